@@ -43,8 +43,9 @@ jute_record!(ErrorTxn { err: i32 });
 /// The body of a transaction; the variant decides the header's type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Txn {
-    /// `op` is create (1) or create2 (15): both log a CreateTxn.
     Create(CreateTxn),
+    /// create2 logs the same record under its own type; a multi answers it with a Stat.
+    Create2(CreateTxn),
     CreateContainer(CreateContainerTxn),
     CreateTtl(CreateTtlTxn),
     Delete(DeleteTxn),
@@ -64,6 +65,7 @@ impl Txn {
     pub fn txn_type(&self) -> i32 {
         match self {
             Txn::Create(_) => op::CREATE,
+            Txn::Create2(_) => op::CREATE2,
             Txn::CreateContainer(_) => op::CREATE_CONTAINER,
             Txn::CreateTtl(_) => op::CREATE_TTL,
             Txn::Delete(_) => op::DELETE,
@@ -80,7 +82,7 @@ impl Txn {
 
     pub fn write_body(&self, w: &mut BytesMut) {
         match self {
-            Txn::Create(t) => t.write(w),
+            Txn::Create(t) | Txn::Create2(t) => t.write(w),
             Txn::CreateContainer(t) => t.write(w),
             Txn::CreateTtl(t) => t.write(w),
             Txn::Delete(t) | Txn::DeleteContainer(t) => t.write(w),
@@ -113,7 +115,12 @@ impl Txn {
                 let acl = Vec::<Acl>::read(r)?;
                 let ephemeral = r.read_bool()?;
                 let parent_cversion = if r.remaining() >= 4 { r.read_i32()? } else { -1 };
-                Txn::Create(CreateTxn { path, data, acl, ephemeral, parent_cversion })
+                let t = CreateTxn { path, data, acl, ephemeral, parent_cversion };
+                if txn_type == op::CREATE2 {
+                    Txn::Create2(t)
+                } else {
+                    Txn::Create(t)
+                }
             }
             op::CREATE_CONTAINER => Txn::CreateContainer(CreateContainerTxn::read(r)?),
             op::CREATE_TTL => Txn::CreateTtl(CreateTtlTxn::read(r)?),

@@ -1,0 +1,455 @@
+//! The request pipeline: handshake, session checks, prep (request → transaction), commit
+//! (apply the transaction to the tree), and the replies and watch events that follow.
+//!
+//! The [`Core`] is one owner of all server state. The shell feeds it events (a connection
+//! opened, a frame arrived, a connection went away, a tick) together with the time, and
+//! collects what to send from its [`Outbox`]. Nothing here reads a clock, does I/O or
+//! spawns; that is the shell's job.
+
+pub mod acl;
+mod connect;
+pub mod outbox;
+mod prep;
+mod read;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use oxkeeper_proto::codes::{op, xid};
+use oxkeeper_proto::response::{write_notification, write_reply};
+use oxkeeper_proto::txn::CloseSessionTxn;
+use oxkeeper_proto::{
+    decode_request, perms, ErrorCode, Id, Jute, MultiResult, Reader, Request, RequestError,
+    RequestHeader, Response, Txn, TxnHeader,
+};
+
+use crate::session::{SessionConfig, SessionId, SessionTracker};
+use crate::tree::{DataTree, OpResult};
+use crate::watch::{ConnId, WatchManager};
+pub use outbox::{Delivery, Outbox};
+
+/// The time of an event: a monotonic clock for session deadlines, the wall clock for the
+/// ctime/mtime that clients see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono_ms: u64,
+    pub wall_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub session: SessionConfig,
+    /// `super:<digest>`: credentials hashing to it bypass every ACL.
+    pub super_digest: Option<String>,
+    pub skip_acl: bool,
+    /// Enables TTL nodes (`zookeeper.extendedTypesEnabled`).
+    pub extended_types_enabled: bool,
+}
+
+/// Per-connection figures for `cons`, `stat` and `crst`.
+#[derive(Debug, Clone, Default)]
+pub struct ConnStats {
+    pub received: u64,
+    pub sent: u64,
+    pub last_op: &'static str,
+    pub last_cxid: Option<i32>,
+    pub last_zxid: Option<i64>,
+    pub last_response_wall_ms: i64,
+    pub established_wall_ms: i64,
+}
+
+/// One client connection as the core sees it.
+#[derive(Debug, Clone)]
+pub struct Conn {
+    pub id: ConnId,
+    pub peer: SocketAddr,
+    /// Set once the handshake succeeded.
+    pub session: Option<SessionId>,
+    /// `ip:<addr>` from the start, plus what `auth` packets added.
+    pub identities: Vec<Id>,
+    pub stats: ConnStats,
+    /// A connection being closed accepts nothing more.
+    pub closing: bool,
+}
+
+/// Server-wide counters for `srvr`, `mntr` and `srst`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats {
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    pub sessions_expired: u64,
+    pub sessions_closed: u64,
+    pub auth_failed: u64,
+}
+
+pub struct Core {
+    config: CoreConfig,
+    tree: DataTree,
+    watches: WatchManager,
+    sessions: SessionTracker,
+    conns: HashMap<ConnId, Conn>,
+    /// Which connection a session is attached to right now.
+    session_conn: HashMap<SessionId, ConnId>,
+    out: Outbox,
+    last_zxid: i64,
+    stats: ServerStats,
+}
+
+/// What a successful write answers with, computed once the transaction is applied.
+enum WriteKind {
+    Create { op: i32 },
+    Delete,
+    SetData,
+    SetAcl,
+    /// The opcode of each sub-op, which decides the shape of its result.
+    Multi { ops: Vec<i32> },
+}
+
+impl Core {
+    pub fn new(config: CoreConfig, now: Now) -> Core {
+        let sessions = SessionTracker::new(config.session, now.mono_ms, now.wall_ms as u64);
+        Core {
+            config,
+            tree: DataTree::new(),
+            watches: WatchManager::new(),
+            sessions,
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            out: Outbox::default(),
+            last_zxid: 0,
+            stats: ServerStats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+    pub fn tree(&self) -> &DataTree {
+        &self.tree
+    }
+    pub fn watches(&self) -> &WatchManager {
+        &self.watches
+    }
+    pub fn sessions(&self) -> &SessionTracker {
+        &self.sessions
+    }
+    pub fn connections(&self) -> impl Iterator<Item = &Conn> {
+        self.conns.values()
+    }
+    pub fn last_zxid(&self) -> i64 {
+        self.last_zxid
+    }
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// `srst`.
+    pub fn reset_stats(&mut self) {
+        self.stats = ServerStats::default();
+    }
+
+    /// `crst`.
+    pub fn reset_connection_stats(&mut self) {
+        for c in self.conns.values_mut() {
+            let established = c.stats.established_wall_ms;
+            c.stats = ConnStats { established_wall_ms: established, ..Default::default() };
+        }
+    }
+
+    /// Everything produced since the last call, per connection.
+    pub fn take_output(&mut self) -> Vec<Delivery> {
+        self.out.drain()
+    }
+
+    pub fn open_connection(&mut self, id: ConnId, peer: SocketAddr, now: Now) {
+        let conn = Conn {
+            id,
+            peer,
+            session: None,
+            identities: vec![Id::new("ip", &peer.ip().to_string())],
+            stats: ConnStats {
+                last_op: "NA",
+                established_wall_ms: now.wall_ms,
+                ..Default::default()
+            },
+            closing: false,
+        };
+        self.conns.insert(id, conn);
+    }
+
+    /// The socket is gone: its watches go with it; its session lives on until it expires.
+    pub fn close_connection(&mut self, id: ConnId) {
+        self.watches.remove_connection(id);
+        if let Some(conn) = self.conns.remove(&id) {
+            if let Some(sid) = conn.session {
+                if self.session_conn.get(&sid) == Some(&id) {
+                    self.session_conn.remove(&sid);
+                }
+            }
+        }
+    }
+
+    /// Milliseconds until the next tick is due.
+    pub fn next_tick_ms(&mut self, now: Now) -> u64 {
+        self.sessions.wait_time_ms(now.mono_ms)
+    }
+
+    /// Expires every session whose deadline has passed. The shell calls this at least
+    /// once per tickTime (the tracker counts longer silences as a stall of the server).
+    pub fn tick(&mut self, now: Now) {
+        self.sessions.tick(now.mono_ms);
+        for sid in self.sessions.poll_expired(now.mono_ms) {
+            tracing::info!(session = %sid, "session expired");
+            self.stats.sessions_expired += 1;
+            self.end_session(sid, now);
+            if let Some(conn) = self.session_conn.remove(&sid) {
+                self.out.close(conn);
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.closing = true;
+                }
+            }
+        }
+    }
+
+    /// Runs the closeSession transaction of a session the tracker already marked closing.
+    fn end_session(&mut self, sid: SessionId, now: Now) {
+        let mut paths = self.tree.ephemerals(sid.0);
+        paths.sort();
+        let txn = Txn::CloseSession(CloseSessionTxn { paths_to_delete: paths });
+        self.commit(sid, 0, txn, now);
+        self.sessions.remove(sid);
+    }
+
+    /// One frame from a connection: the handshake if it has no session yet, else a request.
+    pub fn handle_frame(&mut self, conn_id: ConnId, frame: Bytes, now: Now) {
+        let Some(conn) = self.conns.get(&conn_id) else { return };
+        if conn.closing {
+            return;
+        }
+        self.stats.packets_received += 1;
+        if conn.session.is_none() {
+            self.handle_connect(conn_id, frame, now);
+        } else {
+            self.handle_request(conn_id, frame, now);
+        }
+    }
+
+    fn reply(&mut self, conn_id: ConnId, xid: i32, err: i32, resp: &Response, now: Now) {
+        let zxid = match xid {
+            xid::AUTH => 0,
+            _ => self.last_zxid,
+        };
+        write_reply(self.out.buf(conn_id), xid, zxid, err, resp);
+        self.stats.packets_sent += 1;
+        if let Some(c) = self.conns.get_mut(&conn_id) {
+            c.stats.sent += 1;
+            c.stats.last_zxid = Some(zxid);
+            c.stats.last_response_wall_ms = now.wall_ms;
+        }
+    }
+
+    fn reply_err(&mut self, conn_id: ConnId, xid: i32, err: ErrorCode, now: Now) {
+        self.reply(conn_id, xid, err.code(), &Response::Empty, now);
+    }
+
+    fn close_after_flush(&mut self, conn_id: ConnId) {
+        self.out.close(conn_id);
+        if let Some(c) = self.conns.get_mut(&conn_id) {
+            c.closing = true;
+        }
+    }
+
+    fn handle_request(&mut self, conn_id: ConnId, frame: Bytes, now: Now) {
+        let mut r = Reader::new(frame);
+        let Ok(header) = RequestHeader::read(&mut r) else {
+            tracing::debug!(conn = conn_id.0, "request header did not parse; closing");
+            self.close_after_flush(conn_id);
+            return;
+        };
+        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let Some(sid) = conn.session else { return };
+        conn.stats.received += 1;
+        conn.stats.last_op = op::short_name(header.op);
+        if header.xid >= 0 {
+            conn.stats.last_cxid = Some(header.xid);
+        }
+        if self.sessions.touch(sid, now.mono_ms).is_err() {
+            self.reply_err(conn_id, header.xid, ErrorCode::SessionExpired, now);
+            self.close_after_flush(conn_id);
+            return;
+        }
+        let request = match decode_request(header.op, r.take_rest()) {
+            Ok(req) => req,
+            Err(RequestError::Unimplemented(code)) => {
+                tracing::debug!(conn = conn_id.0, opcode = code, "unimplemented opcode; closing");
+                self.reply_err(conn_id, header.xid, ErrorCode::Unimplemented, now);
+                self.close_after_flush(conn_id);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(conn = conn_id.0, error = %e, "malformed request");
+                self.reply_err(conn_id, header.xid, ErrorCode::MarshallingError, now);
+                return;
+            }
+        };
+        self.dispatch(conn_id, sid, header.xid, request, now);
+    }
+
+    fn dispatch(&mut self, conn_id: ConnId, sid: SessionId, xid: i32, request: Request, now: Now) {
+        match request {
+            Request::Ping => {
+                let zxid = self.last_zxid;
+                write_reply(self.out.buf(conn_id), xid::PING, zxid, 0, &Response::Empty);
+                self.stats.packets_sent += 1;
+                if let Some(c) = self.conns.get_mut(&conn_id) {
+                    c.stats.sent += 1;
+                    c.stats.last_response_wall_ms = now.wall_ms;
+                }
+            }
+            Request::CloseSession => {
+                self.sessions.set_closing(sid);
+                self.stats.sessions_closed += 1;
+                self.end_session(sid, now);
+                self.session_conn.remove(&sid);
+                self.reply(conn_id, xid, 0, &Response::Empty, now);
+                self.close_after_flush(conn_id);
+            }
+            Request::Auth(packet) => self.handle_auth(conn_id, xid, packet, now),
+            Request::Sasl(_) => {
+                self.stats.auth_failed += 1;
+                self.reply_err(conn_id, xid, ErrorCode::AuthFailed, now);
+                self.close_after_flush(conn_id);
+            }
+            Request::Reconfig(_) => self.reply_err(conn_id, xid, ErrorCode::ReconfigDisabled, now),
+            req if req.is_write() => {
+                let identities = self.identities(conn_id);
+                let (kind, prepped) = self.prep_write(sid, &identities, req);
+                match prepped {
+                    Ok(txn) => {
+                        let results = self.commit(sid, xid, txn, now);
+                        let resp = self.write_response(&kind, results);
+                        self.reply(conn_id, xid, 0, &resp, now);
+                    }
+                    Err(PrepError::Code(code)) => self.reply_err(conn_id, xid, code, now),
+                    Err(PrepError::MultiFailed(results)) => {
+                        self.reply(conn_id, xid, 0, &Response::Multi(results), now)
+                    }
+                }
+            }
+            req => {
+                let identities = self.identities(conn_id);
+                match self.read(conn_id, sid, &identities, req) {
+                    Ok(resp) => self.reply(conn_id, xid, 0, &resp, now),
+                    Err(code) => self.reply_err(conn_id, xid, code, now),
+                }
+            }
+        }
+    }
+
+    fn identities(&self, conn_id: ConnId) -> Vec<Id> {
+        self.conns.get(&conn_id).map(|c| c.identities.clone()).unwrap_or_default()
+    }
+
+    fn handle_auth(&mut self, conn_id: ConnId, xid: i32, packet: oxkeeper_proto::AuthPacket, now: Now) {
+        let new_ids = match packet.scheme.as_str() {
+            "digest" => {
+                let credential = String::from_utf8_lossy(&packet.auth).into_owned();
+                let id = acl::digest_id(&credential);
+                let mut ids = vec![Id::new("digest", &id)];
+                if self.config.super_digest.as_deref() == Some(id.as_str()) {
+                    ids.push(Id::new("super", ""));
+                }
+                ids
+            }
+            "ip" => match self.conns.get(&conn_id) {
+                Some(c) => vec![Id::new("ip", &c.peer.ip().to_string())],
+                None => return,
+            },
+            _ => {
+                tracing::info!(conn = conn_id.0, scheme = %packet.scheme, "auth with unknown scheme");
+                self.stats.auth_failed += 1;
+                self.reply_err(conn_id, xid, ErrorCode::AuthFailed, now);
+                self.close_after_flush(conn_id);
+                return;
+            }
+        };
+        if let Some(c) = self.conns.get_mut(&conn_id) {
+            for id in new_ids {
+                if !c.identities.contains(&id) {
+                    c.identities.push(id);
+                }
+            }
+        }
+        self.reply(conn_id, xid, 0, &Response::Empty, now);
+    }
+
+    /// Assigns the next zxid to `txn`, applies it and sends its watch events. Returns the
+    /// per-op results of the tree.
+    fn commit(&mut self, sid: SessionId, cxid: i32, txn: Txn, now: Now) -> Vec<OpResult> {
+        self.last_zxid += 1;
+        let header = TxnHeader {
+            client_id: sid.0,
+            cxid,
+            zxid: self.last_zxid,
+            time: now.wall_ms,
+            txn_type: txn.txn_type(),
+        };
+        let outcome = self.tree.apply(&header, &txn);
+        for trigger in &outcome.triggers {
+            for conn in self.watches.trigger(&trigger.path, trigger.event_type) {
+                // ZooKeeper 3.8.4+/3.9.2+: an event about a node the receiver may not read
+                // is dropped (the one-shot watch is still consumed).
+                let readable = self.conns.get(&conn).is_some_and(|c| {
+                    acl::allowed(&trigger.acl, perms::READ, &c.identities, self.config.skip_acl)
+                });
+                if !readable {
+                    continue;
+                }
+                write_notification(self.out.buf(conn), header.zxid, trigger.event_type, &trigger.path);
+                self.stats.packets_sent += 1;
+            }
+        }
+        outcome.results
+    }
+
+    fn write_response(&self, kind: &WriteKind, results: Vec<OpResult>) -> Response {
+        match kind {
+            WriteKind::Multi { ops } => Response::Multi(
+                results.iter().zip(ops).map(|(r, op)| r.to_multi_result(*op)).collect(),
+            ),
+            WriteKind::Delete => Response::Empty,
+            kind => match (kind, results.into_iter().next()) {
+                (WriteKind::Create { op }, Some(OpResult::Created { path, stat })) => {
+                    if *op == op::CREATE {
+                        Response::Create(path)
+                    } else {
+                        Response::Create2(path, stat)
+                    }
+                }
+                (WriteKind::SetData | WriteKind::SetAcl, Some(OpResult::Stat(stat))) => {
+                    Response::Stat(stat)
+                }
+                (_, other) => {
+                    // Prep validated everything the tree checks, so this is a broken
+                    // invariant, not a client error.
+                    tracing::error!(result = ?other, "transaction result does not match its request");
+                    Response::Empty
+                }
+            },
+        }
+    }
+}
+
+/// Why prep refused a write.
+enum PrepError {
+    Code(ErrorCode),
+    /// A multi whose op failed: the per-op results to send, header error 0.
+    MultiFailed(Vec<MultiResult>),
+}
+
+impl From<ErrorCode> for PrepError {
+    fn from(e: ErrorCode) -> Self {
+        PrepError::Code(e)
+    }
+}

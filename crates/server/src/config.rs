@@ -1,0 +1,319 @@
+//! The server's settings, read from Apache ZooKeeper's own `zoo.cfg` (Java properties).
+//!
+//! ZooKeeper copies keys it does not know into system properties prefixed with
+//! `zookeeper.`, which is how settings such as `DigestAuthenticationProvider.superDigest`
+//! reach it from the file. We accept those keys with or without the prefix. A key nobody
+//! knows is a warning; a known key with a bad value stops start-up with a message naming it.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use oxkeeper_proto::frame::{DEFAULT_MAX_FRAME, FOUR_LETTER_WORDS};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid value {value:?} for {key}: {reason}")]
+    Invalid { key: String, value: String, reason: String },
+}
+
+/// Which four-letter words answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FourLetterWhitelist {
+    All,
+    Only(Vec<String>),
+}
+
+impl FourLetterWhitelist {
+    pub fn allows(&self, word: &str) -> bool {
+        match self {
+            FourLetterWhitelist::All => true,
+            FourLetterWhitelist::Only(words) => words.iter().any(|w| w == word),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tick_time_ms: u32,
+    pub data_dir: PathBuf,
+    /// Where the transaction log goes; the data dir when unset.
+    pub data_log_dir: Option<PathBuf>,
+    pub client_port: u16,
+    pub client_port_address: IpAddr,
+    /// Defaults to 2 × tickTime when unset.
+    pub min_session_timeout_ms: Option<u32>,
+    /// Defaults to 20 × tickTime when unset.
+    pub max_session_timeout_ms: Option<u32>,
+    /// Connections allowed from one client IP; 0 = unlimited.
+    pub max_client_cnxns: u32,
+    pub four_letter_whitelist: FourLetterWhitelist,
+    /// Largest frame accepted (`jute.maxbuffer`).
+    pub jute_max_buffer: usize,
+    /// `super:<base64 sha1>`: a client authenticating to this digest bypasses every ACL.
+    pub super_digest: Option<String>,
+    pub skip_acl: bool,
+    pub extended_types_enabled: bool,
+    /// The server id in the top byte of session ids (1 for a standalone server).
+    pub server_id: u8,
+    /// Every key/value as read, for `conf`.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tick_time_ms: 2000,
+            data_dir: PathBuf::from("oxkeeper-data"),
+            data_log_dir: None,
+            client_port: 2181,
+            client_port_address: IpAddr::from([127, 0, 0, 1]),
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            max_client_cnxns: 60,
+            four_letter_whitelist: FourLetterWhitelist::Only(vec!["srvr".into()]),
+            jute_max_buffer: DEFAULT_MAX_FRAME,
+            super_digest: None,
+            skip_acl: false,
+            extended_types_enabled: false,
+            server_id: 1,
+            raw: BTreeMap::new(),
+        }
+    }
+}
+
+/// Keys ZooKeeper knows that a standalone oxkeeper accepts without acting on yet.
+const ACCEPTED_KEYS: &[&str] = &[
+    "initLimit",
+    "syncLimit",
+    "snapCount",
+    "preAllocSize",
+    "forceSync",
+    "autopurge.snapRetainCount",
+    "autopurge.purgeInterval",
+    "admin.enableServer",
+    "admin.serverPort",
+    "admin.serverAddress",
+    "admin.commandURL",
+    "metricsProvider.className",
+    "metricsProvider.httpPort",
+    "metricsProvider.httpHost",
+    "metricsProvider.exportJvmInfo",
+    "standaloneEnabled",
+    "reconfigEnabled",
+    "secureClientPort",
+    "secureClientPortAddress",
+    "clientPortListenBacklog",
+    "globalOutstandingLimit",
+    "electionAlg",
+    "electionPort",
+    "quorumListenOnAllIPs",
+    "dynamicConfigFile",
+    "fsync.warningthresholdms",
+    "maxCnxns",
+    "peerType",
+    "syncEnabled",
+    "localSessionsEnabled",
+    "localSessionsUpgradingEnabled",
+    "connectToLearnerMasterLimit",
+    "audit.enable",
+    "znode.container.checkIntervalMs",
+    "znode.container.maxPerMinute",
+    "znode.container.maxNeverUsedIntervalMs",
+    "digest.enabled",
+    "enforceQuota",
+    "closeSessionTxn.enabled",
+];
+
+impl Config {
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let file = std::fs::File::open(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let props = java_properties::read(std::io::BufReader::new(file))
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        Config::from_properties(props.into_iter().collect())
+    }
+
+    /// Builds a config from key/value pairs. Relative directories are relative to the
+    /// working directory, as in ZooKeeper.
+    pub fn from_properties(props: BTreeMap<String, String>) -> Result<Config, ConfigError> {
+        let mut c = Config::default();
+        // ZooKeeper's code default tickTime is 3000 when a config file omits it.
+        c.tick_time_ms = 3000;
+        for (key, value) in &props {
+            let v = value.trim();
+            let name = key.strip_prefix("zookeeper.").unwrap_or(key);
+            match name {
+                "tickTime" => c.tick_time_ms = parse_positive(key, v)?,
+                "dataDir" => c.data_dir = PathBuf::from(v),
+                "dataLogDir" => c.data_log_dir = Some(PathBuf::from(v)),
+                "clientPort" => c.client_port = parse_num(key, v)?,
+                "clientPortAddress" => {
+                    c.client_port_address = v.parse().map_err(|_| invalid(key, v, "not an IP address"))?
+                }
+                "minSessionTimeout" => c.min_session_timeout_ms = Some(parse_timeout(key, v)?),
+                "maxSessionTimeout" => c.max_session_timeout_ms = Some(parse_timeout(key, v)?),
+                "maxClientCnxns" => c.max_client_cnxns = parse_num(key, v)?,
+                "4lw.commands.whitelist" => c.four_letter_whitelist = parse_whitelist(key, v)?,
+                "jute.maxbuffer" => {
+                    let n: u32 = parse_num(key, v)?;
+                    if n == 0 || n > i32::MAX as u32 {
+                        return Err(invalid(key, v, "must be between 1 and 2147483647"));
+                    }
+                    c.jute_max_buffer = n as usize;
+                }
+                "DigestAuthenticationProvider.superDigest" => {
+                    if !v.contains(':') {
+                        return Err(invalid(key, v, "expected super:<base64 digest>"));
+                    }
+                    c.super_digest = Some(v.to_owned());
+                }
+                "skipACL" => c.skip_acl = v == "yes" || v == "true",
+                "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, v)?,
+                "serverId" => c.server_id = parse_num(key, v)?,
+                n if ACCEPTED_KEYS.contains(&n) || n.starts_with("server.") || n.starts_with("group.") || n.starts_with("weight.") => {}
+                _ => tracing::warn!(key = %key, "unknown configuration key ignored"),
+            }
+        }
+        if let (Some(min), Some(max)) = (c.min_session_timeout_ms, c.max_session_timeout_ms) {
+            if min > max {
+                return Err(invalid(
+                    "minSessionTimeout",
+                    &min.to_string(),
+                    "must not be greater than maxSessionTimeout",
+                ));
+            }
+        }
+        c.raw = props;
+        Ok(c)
+    }
+
+    pub fn min_session_timeout_ms(&self) -> u32 {
+        self.min_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(2))
+    }
+
+    pub fn max_session_timeout_ms(&self) -> u32 {
+        self.max_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(20))
+    }
+
+    pub fn data_log_dir(&self) -> &Path {
+        self.data_log_dir.as_deref().unwrap_or(&self.data_dir)
+    }
+}
+
+fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.to_owned(), value: value.to_owned(), reason: reason.to_owned() }
+}
+
+fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
+    v.parse().map_err(|_| invalid(key, v, "not a valid number"))
+}
+
+fn parse_positive(key: &str, v: &str) -> Result<u32, ConfigError> {
+    let n: u32 = parse_num(key, v)?;
+    if n == 0 {
+        return Err(invalid(key, v, "must be positive"));
+    }
+    Ok(n)
+}
+
+/// ZooKeeper treats -1 as "use the default".
+fn parse_timeout(key: &str, v: &str) -> Result<u32, ConfigError> {
+    let n: i64 = parse_num(key, v)?;
+    if n <= 0 || n > i32::MAX as i64 {
+        return Err(invalid(key, v, "must be a positive number of milliseconds"));
+    }
+    Ok(n as u32)
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
+    match v {
+        "true" | "yes" => Ok(true),
+        "false" | "no" => Ok(false),
+        _ => Err(invalid(key, v, "expected true or false")),
+    }
+}
+
+fn parse_whitelist(key: &str, v: &str) -> Result<FourLetterWhitelist, ConfigError> {
+    if v == "*" {
+        return Ok(FourLetterWhitelist::All);
+    }
+    let mut words = vec!["srvr".to_owned()];
+    for w in v.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        if !FOUR_LETTER_WORDS.contains(&w) {
+            return Err(invalid(key, v, &format!("unknown four-letter word {w:?}")));
+        }
+        words.push(w.to_owned());
+    }
+    Ok(FourLetterWhitelist::Only(words))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn reads_zookeeper_keys() {
+        let c = Config::from_properties(
+            props(&[
+                ("tickTime", "200"),
+                ("dataDir", "/tmp/x"),
+                ("clientPort", "0"),
+                ("clientPortAddress", "127.0.0.1"),
+                ("maxClientCnxns", "0"),
+                ("4lw.commands.whitelist", "ruok, mntr"),
+                ("DigestAuthenticationProvider.superDigest", "super:abc="),
+                ("jute.maxbuffer", "4096"),
+                ("initLimit", "5"),
+                ("someUnknownKey", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.tick_time_ms, 200);
+        assert_eq!(c.min_session_timeout_ms(), 400);
+        assert_eq!(c.max_session_timeout_ms(), 4000);
+        assert_eq!(c.max_client_cnxns, 0);
+        assert!(c.four_letter_whitelist.allows("srvr"));
+        assert!(c.four_letter_whitelist.allows("mntr"));
+        assert!(!c.four_letter_whitelist.allows("dump"));
+        assert_eq!(c.super_digest.as_deref(), Some("super:abc="));
+        assert_eq!(c.jute_max_buffer, 4096);
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        for (k, v) in [
+            ("tickTime", "abc"),
+            ("tickTime", "0"),
+            ("clientPort", "70000"),
+            ("clientPortAddress", "nowhere"),
+            ("4lw.commands.whitelist", "ruok,nope"),
+            ("maxSessionTimeout", "-5"),
+        ] {
+            let err = Config::from_properties(props(&[(k, v)])).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
+        let err = Config::from_properties(
+            props(&[("minSessionTimeout", "5000"), ("maxSessionTimeout", "4000")]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("minSessionTimeout"));
+    }
+
+    #[test]
+    fn prefixed_system_property_keys_are_accepted() {
+        let c = Config::from_properties(
+            props(&[("zookeeper.DigestAuthenticationProvider.superDigest", "super:x=")]),
+        )
+        .unwrap();
+        assert!(c.super_digest.is_some());
+    }
+}

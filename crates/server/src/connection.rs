@@ -1,0 +1,156 @@
+//! One task per client socket: frames in, batches of replies and events out.
+//!
+//! The first four bytes decide what the connection is: a four-letter word (answered with
+//! plain text, then closed) or the length of the handshake frame. A length outside
+//! `0..=jute.maxbuffer` closes the connection without a reply, as ZooKeeper does.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use oxkeeper_core::pipeline::Delivery;
+use oxkeeper_core::watch::ConnId;
+use oxkeeper_proto::frame::{four_letter_word, take_frame};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::core_task::Event;
+use crate::listener::IpSlot;
+use crate::ServerInfo;
+
+/// Replies waiting for a slow reader; past this the connection is dropped rather than
+/// letting one client hold the core's memory hostage.
+const OUTPUT_QUEUE: usize = 4096;
+
+pub async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    conn: ConnId,
+    info: Arc<ServerInfo>,
+    events: mpsc::Sender<Event>,
+    mut shutdown: watch::Receiver<bool>,
+    _slot: IpSlot,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    // Four-letter words only count on a fresh connection, before any framing.
+    while buf.len() < 4 {
+        let read = tokio::select! {
+            r = stream.read_buf(&mut buf) => r,
+            _ = shutdown.changed() => return,
+        };
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+    if let Some(word) = four_letter_word([buf[0], buf[1], buf[2], buf[3]]) {
+        four_letter(stream, word, &info, &events).await;
+        return;
+    }
+
+    let (out_tx, mut out_rx) = mpsc::channel::<Delivery>(OUTPUT_QUEUE);
+    if events.send(Event::Open { conn, peer, out: out_tx }).await.is_err() {
+        return;
+    }
+    let max_frame = info.config.jute_max_buffer;
+    let mut closing = false;
+    'conn: loop {
+        loop {
+            match take_frame(&mut buf, max_frame) {
+                Ok(Some(frame)) => {
+                    if events.send(Event::Frame { conn, frame }).await.is_err() {
+                        break 'conn;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "Len error; closing connection");
+                    break 'conn;
+                }
+            }
+        }
+        tokio::select! {
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "read failed");
+                    break;
+                }
+            },
+            d = out_rx.recv() => match d {
+                Some(d) => match write_delivery(&mut stream, d, &mut out_rx).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        closing = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "write failed");
+                        break;
+                    }
+                },
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    let _ = events.send(Event::Closed { conn }).await;
+    if closing {
+        graceful_close(stream).await;
+    }
+}
+
+/// Writes one batch, and any further batches already queued, before going back to reading.
+/// Returns whether the core asked for the connection to be closed after them.
+async fn write_delivery(
+    stream: &mut TcpStream,
+    first: Delivery,
+    out_rx: &mut mpsc::Receiver<Delivery>,
+) -> std::io::Result<bool> {
+    let mut next = Some(first);
+    while let Some(d) = next {
+        if !d.bytes.is_empty() {
+            stream.write_all(&d.bytes).await?;
+        }
+        if d.close {
+            return Ok(true);
+        }
+        next = out_rx.try_recv().ok();
+    }
+    Ok(false)
+}
+
+/// Sends FIN after the last reply and lets the client read it: closing a socket that still
+/// has unread input would send RST, and clients could lose the final reply.
+async fn graceful_close(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            match stream.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+}
+
+async fn four_letter(mut stream: TcpStream, word: &'static str, info: &ServerInfo, events: &mpsc::Sender<Event>) {
+    let text = if word == "telnetclose" {
+        String::new()
+    } else if !info.config.four_letter_whitelist.allows(word) {
+        format!("{word} is not executed because it is not in the whitelist.\n")
+    } else {
+        let (tx, rx) = oneshot::channel();
+        if events.send(Event::FourLetter { word, reply: tx }).await.is_err() {
+            return;
+        }
+        rx.await.unwrap_or_default()
+    };
+    let _ = stream.write_all(text.as_bytes()).await;
+    graceful_close(stream).await;
+}
