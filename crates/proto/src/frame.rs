@@ -31,10 +31,11 @@ pub fn take_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Bytes>, F
     Ok(Some(buf.split_to(len).freeze()))
 }
 
-/// Every four-letter word Apache ZooKeeper recognises on a fresh connection.
+/// Every four-letter word Apache ZooKeeper recognises on a fresh connection, plus oxkeeper's
+/// own `sess` (one line per session: timeout, last contact, expiry bucket, ephemerals).
 pub const FOUR_LETTER_WORDS: &[&str] = &[
     "ruok", "isro", "gtmk", "stmk", "srvr", "stat", "cons", "crst", "srst", "conf", "envi",
-    "dirs", "dump", "wchs", "wchc", "wchp", "mntr", "hash",
+    "dirs", "dump", "wchs", "wchc", "wchp", "mntr", "hash", "sess",
 ];
 
 /// The four-letter word the first four bytes of a connection spell, if any. The telnet

@@ -60,7 +60,8 @@ pub async fn serve(
         loop {
             match take_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
-                    if events.send(Event::Frame { conn, frame }).await.is_err() {
+                    let received = std::time::Instant::now();
+                    if events.send(Event::Frame { conn, frame, received }).await.is_err() {
                         break 'conn;
                     }
                 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use oxkeeper_core::pipeline::{Core, CoreConfig, Delivery, Now};
@@ -15,7 +15,7 @@ use crate::{fourlw, ServerInfo};
 
 pub enum Event {
     Open { conn: ConnId, peer: SocketAddr, out: mpsc::Sender<Delivery> },
-    Frame { conn: ConnId, frame: Bytes },
+    Frame { conn: ConnId, frame: Bytes, received: Instant },
     Closed { conn: ConnId },
     FourLetter { word: &'static str, reply: oneshot::Sender<String> },
 }
@@ -75,7 +75,10 @@ fn handle(
             outputs.insert(conn, out);
             core.open_connection(conn, peer, now);
         }
-        Event::Frame { conn, frame } => core.handle_frame(conn, frame, now),
+        Event::Frame { conn, frame, received } => {
+            let received_ms = received.saturating_duration_since(info.started).as_millis() as u64;
+            core.handle_frame_received(conn, frame, received_ms, now)
+        }
         Event::Closed { conn } => {
             outputs.remove(&conn);
             core.close_connection(conn);

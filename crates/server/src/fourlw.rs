@@ -33,6 +33,7 @@ pub fn render(word: &str, core: &mut Core, info: &ServerInfo, now: Now) -> Strin
         "wchp" => wchp(core),
         "mntr" => mntr(core, info, now),
         "hash" => String::new(),
+        "sess" => sess(core, now),
         _ => String::new(),
     }
 }
@@ -61,7 +62,8 @@ fn srvr(core: &Core, _info: &ServerInfo, with_clients: bool) -> String {
         s.push('\n');
     }
     let st = core.stats();
-    let _ = writeln!(s, "Latency min/avg/max: 0/0.0/0");
+    let l = &st.latency;
+    let _ = writeln!(s, "Latency min/avg/max: {}/{}/{}", l.min_ms, java_double(l.avg_ms()), l.max_ms);
     let _ = writeln!(s, "Received: {}", st.packets_received);
     let _ = writeln!(s, "Sent: {}", st.packets_sent);
     let _ = writeln!(s, "Connections: {}", connection_count(core));
@@ -103,8 +105,12 @@ fn cons(core: &Core) -> String {
         let lzxid = c.stats.last_zxid.unwrap_or(-1);
         let _ = writeln!(
             s,
-            ",lzxid=0x{lzxid:x},lresp={},llat=0,minlat=0,avglat=0,maxlat=0)",
-            c.stats.last_response_wall_ms
+            ",lzxid=0x{lzxid:x},lresp={},llat={},minlat={},avglat={},maxlat={})",
+            c.stats.last_response_wall_ms,
+            c.stats.latency.last_ms,
+            c.stats.latency.min_ms,
+            c.stats.latency.avg_ms().round() as u64,
+            c.stats.latency.max_ms
         );
     }
     s.push('\n');
@@ -209,6 +215,38 @@ fn dump(core: &Core, now: Now) -> String {
     s
 }
 
+/// oxkeeper's session view: what `dump` says, per session, with the figures that explain
+/// an expiry.
+fn sess(core: &Core, now: Now) -> String {
+    let mut infos: Vec<_> = core.sessions().sessions().collect();
+    infos.sort_by_key(|i| i.id);
+    let mut s = String::new();
+    let _ = writeln!(s, "Sessions ({}):", infos.len());
+    for i in infos {
+        let conn = core
+            .connections()
+            .find(|c| c.session == Some(i.id))
+            .map(|c| format!("/{}", c.peer))
+            .unwrap_or_else(|| "none".into());
+        let expires = match i.expires_at_ms {
+            Some(at) => format!("{}ms", at as i64 - now.mono_ms as i64),
+            None => "due".into(),
+        };
+        let _ = writeln!(
+            s,
+            "{}\ttimeout={}ms\tlast_contact={}ms_ago\texpires_in={}\tephemerals={}\tclosing={}\tconnection={}",
+            i.id,
+            i.touch_timeout_ms,
+            now.mono_ms.saturating_sub(i.last_contact_ms),
+            expires,
+            core.tree().ephemerals(i.id.0).len(),
+            i.closing,
+            conn
+        );
+    }
+    s
+}
+
 fn session_of(core: &Core, conn: oxkeeper_core::watch::ConnId) -> String {
     core.connections()
         .find(|c| c.id == conn)
@@ -268,9 +306,9 @@ fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
     let rows: Vec<(&str, String)> = vec![
         ("zk_version", format!("{VERSION}, built on 2026-11-22 00:00 UTC")),
         ("zk_server_state", "standalone".into()),
-        ("zk_avg_latency", "0.0".into()),
-        ("zk_max_latency", "0".into()),
-        ("zk_min_latency", "0".into()),
+        ("zk_avg_latency", java_double(st.latency.avg_ms())),
+        ("zk_max_latency", st.latency.max_ms.to_string()),
+        ("zk_min_latency", st.latency.min_ms.to_string()),
         ("zk_packets_received", st.packets_received.to_string()),
         ("zk_packets_sent", st.packets_sent.to_string()),
         ("zk_num_alive_connections", connection_count(core).to_string()),
@@ -297,6 +335,17 @@ fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
         let _ = writeln!(s, "{k}\t{v}");
     }
     s
+}
+
+/// A double as Java prints it, rounded to 4 decimals as ZooKeeper does: `0.0`, `0.2857`.
+fn java_double(v: f64) -> String {
+    let r = (v * 10_000.0).round() / 10_000.0;
+    if r.fract() == 0.0 {
+        format!("{r:.1}")
+    } else {
+        let s = format!("{r:.4}");
+        s.trim_end_matches('0').to_owned()
+    }
 }
 
 /// `java.util.Date.toString()` in UTC: `Mon Oct 13 10:00:10 UTC 2025`.
@@ -342,5 +391,8 @@ mod tests {
     fn java_dates() {
         assert_eq!(java_date(0), "Thu Jan 01 00:00:00 UTC 1970");
         assert_eq!(java_date(1_760_349_610_000), "Mon Oct 13 10:00:10 UTC 2025");
+        assert_eq!(java_double(0.0), "0.0");
+        assert_eq!(java_double(2.0 / 7.0), "0.2857");
+        assert_eq!(java_double(1.5), "1.5");
     }
 }

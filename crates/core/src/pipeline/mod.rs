@@ -57,6 +57,36 @@ pub struct ConnStats {
     pub last_zxid: Option<i64>,
     pub last_response_wall_ms: i64,
     pub established_wall_ms: i64,
+    pub latency: Latency,
+}
+
+/// Request latencies in milliseconds, from the frame's arrival to its reply.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Latency {
+    pub last_ms: u64,
+    pub min_ms: u64,
+    pub max_ms: u64,
+    pub total_ms: u64,
+    pub count: u64,
+}
+
+impl Latency {
+    fn record(&mut self, ms: u64) {
+        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
+        self.max_ms = self.max_ms.max(ms);
+        self.total_ms += ms;
+        self.count += 1;
+        self.last_ms = ms;
+    }
+
+    /// ZooKeeper's average: a double, 0 before any request.
+    pub fn avg_ms(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.total_ms as f64 / self.count as f64
+        }
+    }
 }
 
 /// One client connection as the core sees it.
@@ -78,6 +108,7 @@ pub struct Conn {
 pub struct ServerStats {
     pub packets_received: u64,
     pub packets_sent: u64,
+    pub latency: Latency,
     pub sessions_expired: u64,
     pub sessions_closed: u64,
     pub auth_failed: u64,
@@ -94,6 +125,10 @@ pub struct Core {
     out: Outbox,
     last_zxid: i64,
     stats: ServerStats,
+    /// When the request being handled arrived, for its latency.
+    received_mono_ms: u64,
+    /// The tracker's stall count when last logged.
+    stalls_logged: u64,
 }
 
 /// What a successful write answers with, computed once the transaction is applied.
@@ -119,6 +154,8 @@ impl Core {
             out: Outbox::default(),
             last_zxid: 0,
             stats: ServerStats::default(),
+            received_mono_ms: now.mono_ms,
+            stalls_logged: 0,
         }
     }
 
@@ -199,6 +236,14 @@ impl Core {
     /// once per tickTime (the tracker counts longer silences as a stall of the server).
     pub fn tick(&mut self, now: Now) {
         self.sessions.tick(now.mono_ms);
+        if self.sessions.stall_count() != self.stalls_logged {
+            self.stalls_logged = self.sessions.stall_count();
+            tracing::warn!(
+                stalls = self.stalls_logged,
+                stalled_ms_total = self.sessions.stall_total_ms(),
+                "the server could not run for a while; session deadlines were extended by the stall"
+            );
+        }
         for sid in self.sessions.poll_expired(now.mono_ms) {
             tracing::info!(session = %sid, "session expired");
             self.stats.sessions_expired += 1;
@@ -223,6 +268,13 @@ impl Core {
 
     /// One frame from a connection: the handshake if it has no session yet, else a request.
     pub fn handle_frame(&mut self, conn_id: ConnId, frame: Bytes, now: Now) {
+        self.handle_frame_received(conn_id, frame, now.mono_ms, now);
+    }
+
+    /// Like [`Core::handle_frame`], for a frame that arrived at `received_mono_ms` and
+    /// waited in a queue since: the wait counts in the reported latencies.
+    pub fn handle_frame_received(&mut self, conn_id: ConnId, frame: Bytes, received_mono_ms: u64, now: Now) {
+        self.received_mono_ms = received_mono_ms.min(now.mono_ms);
         let Some(conn) = self.conns.get(&conn_id) else { return };
         if conn.closing {
             return;
@@ -241,11 +293,20 @@ impl Core {
             _ => self.last_zxid,
         };
         write_reply(self.out.buf(conn_id), xid, zxid, err, resp);
+        self.count_reply(conn_id, Some(zxid), now);
+    }
+
+    fn count_reply(&mut self, conn_id: ConnId, zxid: Option<i64>, now: Now) {
+        let latency_ms = now.mono_ms.saturating_sub(self.received_mono_ms);
         self.stats.packets_sent += 1;
+        self.stats.latency.record(latency_ms);
         if let Some(c) = self.conns.get_mut(&conn_id) {
             c.stats.sent += 1;
-            c.stats.last_zxid = Some(zxid);
+            if zxid.is_some() {
+                c.stats.last_zxid = zxid;
+            }
             c.stats.last_response_wall_ms = now.wall_ms;
+            c.stats.latency.record(latency_ms);
         }
     }
 
@@ -301,11 +362,7 @@ impl Core {
             Request::Ping => {
                 let zxid = self.last_zxid;
                 write_reply(self.out.buf(conn_id), xid::PING, zxid, 0, &Response::Empty);
-                self.stats.packets_sent += 1;
-                if let Some(c) = self.conns.get_mut(&conn_id) {
-                    c.stats.sent += 1;
-                    c.stats.last_response_wall_ms = now.wall_ms;
-                }
+                self.count_reply(conn_id, None, now);
             }
             Request::CloseSession => {
                 self.sessions.set_closing(sid);
@@ -453,3 +510,6 @@ impl From<ErrorCode> for PrepError {
         PrepError::Code(e)
     }
 }
+
+#[cfg(test)]
+mod tests;
