@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use oxkeeper_server::Config;
 
 #[derive(Parser)]
-#[command(name = "oxkeeper", version, about = "A ZooKeeper-compatible coordination server")]
+#[command(
+    name = "oxkeeper",
+    version,
+    about = "A ZooKeeper-compatible coordination server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -20,7 +20,10 @@ pub fn take_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Bytes>, F
     }
     let len = i32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]);
     if len < 0 || len as usize > max_len {
-        return Err(FrameError::BadLength { len: len.into(), max: max_len });
+        return Err(FrameError::BadLength {
+            len: len.into(),
+            max: max_len,
+        });
     }
     let len = len as usize;
     if buf.len() < 4 + len {
@@ -34,8 +37,8 @@ pub fn take_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Bytes>, F
 /// Every four-letter word Apache ZooKeeper recognises on a fresh connection, plus oxkeeper's
 /// own `sess` (one line per session: timeout, last contact, expiry bucket, ephemerals).
 pub const FOUR_LETTER_WORDS: &[&str] = &[
-    "ruok", "isro", "gtmk", "stmk", "srvr", "stat", "cons", "crst", "srst", "conf", "envi",
-    "dirs", "dump", "wchs", "wchc", "wchp", "mntr", "hash", "sess",
+    "ruok", "isro", "gtmk", "stmk", "srvr", "stat", "cons", "crst", "srst", "conf", "envi", "dirs",
+    "dump", "wchs", "wchc", "wchp", "mntr", "hash", "sess",
 ];
 
 /// The four-letter word the first four bytes of a connection spell, if any. The telnet
@@ -44,5 +47,8 @@ pub fn four_letter_word(first: [u8; 4]) -> Option<&'static str> {
     if first == [0xff, 0xf4, 0xff, 0xfd] {
         return Some("telnetclose");
     }
-    FOUR_LETTER_WORDS.iter().copied().find(|w| w.as_bytes() == first)
+    FOUR_LETTER_WORDS
+        .iter()
+        .copied()
+        .find(|w| w.as_bytes() == first)
 }

@@ -39,7 +39,10 @@ impl Reader {
 
     fn need(&self, n: usize) -> Result<(), DecodeError> {
         if self.buf.remaining() < n {
-            return Err(DecodeError::Truncated { needed: n, remaining: self.buf.remaining() });
+            return Err(DecodeError::Truncated {
+                needed: n,
+                remaining: self.buf.remaining(),
+            });
         }
         Ok(())
     }

@@ -31,13 +31,32 @@ jute_record!(
     }
 );
 
-jute_record!(ClientInfo { auth_scheme: String, user: String });
+jute_record!(ClientInfo {
+    auth_scheme: String,
+    user: String
+});
 
 jute_record!(RequestHeader { xid: i32, op: i32 });
-jute_record!(ReplyHeader { xid: i32, zxid: i64, err: i32 });
-jute_record!(MultiHeader { op: i32, done: bool, err: i32 });
-jute_record!(AuthPacket { auth_type: i32, scheme: String, auth: Bytes });
-jute_record!(WatcherEvent { event_type: i32, state: i32, path: String });
+jute_record!(ReplyHeader {
+    xid: i32,
+    zxid: i64,
+    err: i32
+});
+jute_record!(MultiHeader {
+    op: i32,
+    done: bool,
+    err: i32
+});
+jute_record!(AuthPacket {
+    auth_type: i32,
+    scheme: String,
+    auth: Bytes
+});
+jute_record!(WatcherEvent {
+    event_type: i32,
+    state: i32,
+    path: String
+});
 jute_record!(ErrorResponse { err: i32 });
 
 jute_record!(CreateRequest { path: String, data: Option<Bytes>, acl: Vec<Acl>, flags: i32 });
@@ -48,7 +67,10 @@ jute_record!(CreateTtlRequest {
     flags: i32,
     ttl: i64,
 });
-jute_record!(DeleteRequest { path: String, version: i32 });
+jute_record!(DeleteRequest {
+    path: String,
+    version: i32
+});
 jute_record!(
     /// Shared by exists, getData, getChildren and getChildren2.
     PathWatchRequest { path: String, watch: bool }
@@ -59,7 +81,10 @@ jute_record!(
     PathRequest { path: String }
 );
 jute_record!(SetAclRequest { path: String, acl: Vec<Acl>, version: i32 });
-jute_record!(CheckVersionRequest { path: String, version: i32 });
+jute_record!(CheckVersionRequest {
+    path: String,
+    version: i32
+});
 jute_record!(ReconfigRequest {
     joining_servers: String,
     leaving_servers: String,
@@ -70,7 +95,10 @@ jute_record!(
     /// Shared by checkWatches and removeWatches.
     WatchTypeRequest { path: String, watch_type: i32 }
 );
-jute_record!(AddWatchRequest { path: String, mode: i32 });
+jute_record!(AddWatchRequest {
+    path: String,
+    mode: i32
+});
 jute_record!(SetWatches {
     relative_zxid: i64,
     data_watches: Vec<String>,
@@ -88,7 +116,10 @@ jute_record!(SetWatches2 {
 jute_record!(SaslRequest { token: Bytes });
 
 jute_record!(CreateResponse { path: String });
-jute_record!(Create2Response { path: String, stat: Stat });
+jute_record!(Create2Response {
+    path: String,
+    stat: Stat
+});
 jute_record!(StatResponse { stat: Stat });
 jute_record!(GetDataResponse { data: Option<Bytes>, stat: Stat });
 jute_record!(GetAclResponse { acl: Vec<Acl>, stat: Stat });
@@ -129,7 +160,11 @@ impl crate::jute::Jute for ConnectRequest {
             timeout_ms: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?.unwrap_or_default(),
-            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
         })
     }
 }
@@ -159,7 +194,11 @@ impl crate::jute::Jute for ConnectResponse {
             timeout_ms: r.read_i32()?,
             session_id: r.read_i64()?,
             passwd: r.read_buffer()?.unwrap_or_default(),
-            read_only: if r.is_empty() { None } else { Some(r.read_bool()?) },
+            read_only: if r.is_empty() {
+                None
+            } else {
+                Some(r.read_bool()?)
+            },
         })
     }
 }
@@ -176,7 +215,10 @@ pub mod perms {
 
 impl Id {
     pub fn new(scheme: &str, id: &str) -> Self {
-        Id { scheme: scheme.to_owned(), id: id.to_owned() }
+        Id {
+            scheme: scheme.to_owned(),
+            id: id.to_owned(),
+        }
     }
     pub fn anyone() -> Self {
         Id::new("world", "anyone")
@@ -185,14 +227,23 @@ impl Id {
 
 impl Acl {
     pub fn new(perms: i32, scheme: &str, id: &str) -> Self {
-        Acl { perms, id: Id::new(scheme, id) }
+        Acl {
+            perms,
+            id: Id::new(scheme, id),
+        }
     }
     /// `OPEN_ACL_UNSAFE`.
     pub fn open() -> Vec<Acl> {
-        vec![Acl { perms: perms::ALL, id: Id::anyone() }]
+        vec![Acl {
+            perms: perms::ALL,
+            id: Id::anyone(),
+        }]
     }
     /// `READ_ACL_UNSAFE`.
     pub fn read_only() -> Vec<Acl> {
-        vec![Acl { perms: perms::READ, id: Id::anyone() }]
+        vec![Acl {
+            perms: perms::READ,
+            id: Id::anyone(),
+        }]
     }
 }

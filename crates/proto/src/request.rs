@@ -10,7 +10,10 @@ use crate::records::*;
 /// shape: `op` says which was sent (it decides the reply record) and `ttl` is -1 unless TTL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
-    Create { op: i32, req: CreateTtlRequest },
+    Create {
+        op: i32,
+        req: CreateTtlRequest,
+    },
     Delete(DeleteRequest),
     Exists(PathWatchRequest),
     GetData(PathWatchRequest),
@@ -28,7 +31,10 @@ pub enum Request {
     RemoveWatches(WatchTypeRequest),
     Auth(AuthPacket),
     /// setWatches (v1) arrives with empty persistent lists.
-    SetWatches { v2: bool, req: SetWatches2 },
+    SetWatches {
+        v2: bool,
+        req: SetWatches2,
+    },
     Sasl(SaslRequest),
     GetEphemerals(PathRequest),
     GetAllChildrenNumber(PathRequest),
@@ -118,16 +124,44 @@ fn read_create(op: i32, r: &mut Reader) -> Result<CreateTtlRequest, DecodeError>
         return CreateTtlRequest::read(r);
     }
     let c = CreateRequest::read(r)?;
-    Ok(CreateTtlRequest { path: c.path, data: c.data, acl: c.acl, flags: c.flags, ttl: -1 })
+    Ok(CreateTtlRequest {
+        path: c.path,
+        data: c.data,
+        acl: c.acl,
+        flags: c.flags,
+        ttl: -1,
+    })
+}
+
+/// A read whose path is jute's null (kazoo sends "" that way) cannot be deserialized by
+/// ZooKeeper's reads: MARSHALLINGERROR. Writes validate the path and answer BADARGUMENTS.
+fn null_path(opcode: i32, body: &Bytes) -> bool {
+    matches!(
+        opcode,
+        op::EXISTS
+            | op::GET_DATA
+            | op::GET_CHILDREN
+            | op::GET_CHILDREN2
+            | op::GET_ACL
+            | op::GET_ALL_CHILDREN_NUMBER
+    ) && body.len() >= 4
+        && body[..4] == [0xff; 4]
 }
 
 /// Decodes the body of a request whose header carried `opcode`.
 pub fn decode_request(opcode: i32, body: Bytes) -> Result<Request, RequestError> {
+    if null_path(opcode, &body) {
+        return Err(RequestError::Marshalling(DecodeError::InvalidValue {
+            field: "path",
+            value: -1,
+        }));
+    }
     let r = &mut Reader::new(body);
     Ok(match opcode {
-        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
-            Request::Create { op: opcode, req: read_create(opcode, r)? }
-        }
+        op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => Request::Create {
+            op: opcode,
+            req: read_create(opcode, r)?,
+        },
         op::DELETE => Request::Delete(DeleteRequest::read(r)?),
         op::EXISTS => Request::Exists(PathWatchRequest::read(r)?),
         op::GET_DATA => Request::GetData(PathWatchRequest::read(r)?),
@@ -157,7 +191,10 @@ pub fn decode_request(opcode: i32, body: Bytes) -> Result<Request, RequestError>
                 },
             }
         }
-        op::SET_WATCHES2 => Request::SetWatches { v2: true, req: SetWatches2::read(r)? },
+        op::SET_WATCHES2 => Request::SetWatches {
+            v2: true,
+            req: SetWatches2::read(r)?,
+        },
         op::SASL => Request::Sasl(SaslRequest::read(r)?),
         op::GET_EPHEMERALS => Request::GetEphemerals(PathRequest::read(r)?),
         op::GET_ALL_CHILDREN_NUMBER => Request::GetAllChildrenNumber(PathRequest::read(r)?),
@@ -178,9 +215,10 @@ fn decode_multi(r: &mut Reader) -> Result<Vec<MultiOp>, RequestError> {
             return Ok(ops);
         }
         ops.push(match h.op {
-            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => {
-                MultiOp::Create { op: h.op, req: read_create(h.op, r)? }
-            }
+            op::CREATE | op::CREATE2 | op::CREATE_CONTAINER | op::CREATE_TTL => MultiOp::Create {
+                op: h.op,
+                req: read_create(h.op, r)?,
+            },
             op::DELETE => MultiOp::Delete(DeleteRequest::read(r)?),
             op::SET_DATA => MultiOp::SetData(SetDataRequest::read(r)?),
             op::CHECK => MultiOp::Check(CheckVersionRequest::read(r)?),

@@ -74,7 +74,12 @@ impl Response {
                 for r in results {
                     r.write(w);
                 }
-                MultiHeader { op: -1, done: true, err: -1 }.write(w);
+                MultiHeader {
+                    op: -1,
+                    done: true,
+                    err: -1,
+                }
+                .write(w);
             }
         }
     }
@@ -83,7 +88,12 @@ impl Response {
 impl MultiResult {
     fn write(&self, w: &mut BytesMut) {
         let header = |w: &mut BytesMut, op: i32, err: i32| {
-            MultiHeader { op, done: false, err }.write(w);
+            MultiHeader {
+                op,
+                done: false,
+                err,
+            }
+            .write(w);
         };
         match self {
             MultiResult::Create(p) => {
@@ -140,8 +150,18 @@ pub fn write_reply(out: &mut BytesMut, xid: i32, zxid: i64, err: i32, resp: &Res
 /// Appends a watch notification frame (xid -1).
 pub fn write_notification(out: &mut BytesMut, zxid: i64, event_type: i32, path: &str) {
     write_frame(out, |w| {
-        ReplyHeader { xid: xid::NOTIFICATION, zxid, err: 0 }.write(w);
-        WatcherEvent { event_type, state: STATE_SYNC_CONNECTED, path: path.to_owned() }.write(w);
+        ReplyHeader {
+            xid: xid::NOTIFICATION,
+            zxid,
+            err: 0,
+        }
+        .write(w);
+        WatcherEvent {
+            event_type,
+            state: STATE_SYNC_CONNECTED,
+            path: path.to_owned(),
+        }
+        .write(w);
     });
 }
 

@@ -11,7 +11,13 @@ use crate::jute::{DecodeError, Jute, Reader};
 use crate::jute_record;
 use crate::records::Acl;
 
-jute_record!(TxnHeader { client_id: i64, cxid: i32, zxid: i64, time: i64, txn_type: i32 });
+jute_record!(TxnHeader {
+    client_id: i64,
+    cxid: i32,
+    zxid: i64,
+    time: i64,
+    txn_type: i32
+});
 jute_record!(CreateTxn {
     path: String,
     data: Option<Bytes>,
@@ -35,7 +41,10 @@ jute_record!(CreateTtlTxn {
 jute_record!(DeleteTxn { path: String });
 jute_record!(SetDataTxn { path: String, data: Option<Bytes>, version: i32 });
 jute_record!(SetAclTxn { path: String, acl: Vec<Acl>, version: i32 });
-jute_record!(CheckVersionTxn { path: String, version: i32 });
+jute_record!(CheckVersionTxn {
+    path: String,
+    version: i32
+});
 jute_record!(CreateSessionTxn { timeout_ms: i32 });
 jute_record!(CloseSessionTxn { paths_to_delete: Vec<String> });
 jute_record!(ErrorTxn { err: i32 });
@@ -114,8 +123,18 @@ impl Txn {
                 let data = r.read_buffer()?;
                 let acl = Vec::<Acl>::read(r)?;
                 let ephemeral = r.read_bool()?;
-                let parent_cversion = if r.remaining() >= 4 { r.read_i32()? } else { -1 };
-                let t = CreateTxn { path, data, acl, ephemeral, parent_cversion };
+                let parent_cversion = if r.remaining() >= 4 {
+                    r.read_i32()?
+                } else {
+                    -1
+                };
+                let t = CreateTxn {
+                    path,
+                    data,
+                    acl,
+                    ephemeral,
+                    parent_cversion,
+                };
                 if txn_type == op::CREATE2 {
                     Txn::Create2(t)
                 } else {
@@ -149,7 +168,10 @@ impl Txn {
                 Txn::Multi(txns)
             }
             other => {
-                return Err(DecodeError::InvalidValue { field: "txn type", value: other.into() })
+                return Err(DecodeError::InvalidValue {
+                    field: "txn type",
+                    value: other.into(),
+                })
             }
         })
     }

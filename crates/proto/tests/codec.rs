@@ -1,5 +1,7 @@
 //! Codec round-trips and golden byte vectors taken from the protocol reference.
 
+#![allow(clippy::unwrap_used)]
+
 use bytes::{Bytes, BytesMut};
 use oxkeeper_proto::frame::{four_letter_word, take_frame, FrameError};
 use oxkeeper_proto::response::{write_notification, write_reply};
@@ -8,7 +10,10 @@ use proptest::prelude::*;
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -36,22 +41,35 @@ fn get_data_request_golden() {
     let h = RequestHeader::read(&mut r).unwrap();
     assert_eq!((h.xid, h.op), (1, 4));
     let req = decode_request(h.op, r.take_rest()).unwrap();
-    assert_eq!(req, Request::GetData(PathWatchRequest { path: "/a".into(), watch: true }));
+    assert_eq!(
+        req,
+        Request::GetData(PathWatchRequest {
+            path: "/a".into(),
+            watch: true
+        })
+    );
 }
 
 #[test]
 fn error_reply_and_notification_golden() {
     let mut out = BytesMut::new();
-    write_reply(&mut out, 3, 0x1d, ErrorCode::NoNode.code(), &Response::Stat(Stat::default()));
-    assert_eq!(&out[..], &hex("00 00 00 10 00 00 00 03 00 00 00 00 00 00 00 1d ff ff ff 9b")[..]);
+    write_reply(
+        &mut out,
+        3,
+        0x1d,
+        ErrorCode::NoNode.code(),
+        &Response::Stat(Stat::default()),
+    );
+    assert_eq!(
+        &out[..],
+        &hex("00 00 00 10 00 00 00 03 00 00 00 00 00 00 00 1d ff ff ff 9b")[..]
+    );
     let mut out = BytesMut::new();
     write_notification(&mut out, 0x1c, 3, "/a");
     assert_eq!(
         &out[..],
-        &hex(
-            "00 00 00 1e ff ff ff ff 00 00 00 00 00 00 00 1c 00 00 00 00
-             00 00 00 03 00 00 00 03 00 00 00 02 2f 61"
-        )[..]
+        &hex("00 00 00 1e ff ff ff ff 00 00 00 00 00 00 00 1c 00 00 00 00
+             00 00 00 03 00 00 00 03 00 00 00 02 2f 61")[..]
     );
 }
 
@@ -60,12 +78,10 @@ fn failed_multi_reply_golden() {
     let mut out = BytesMut::new();
     let results = vec![MultiResult::Error(0), MultiResult::Error(-101)];
     write_reply(&mut out, 4, 0, 0, &Response::Multi(results));
-    let expected = hex(
-        "00 00 00 33 00 00 00 04 00 00 00 00 00 00 00 00 00 00 00 00
+    let expected = hex("00 00 00 33 00 00 00 04 00 00 00 00 00 00 00 00 00 00 00 00
          ff ff ff ff 00 00 00 00 00 00 00 00 00
          ff ff ff ff 00 ff ff ff 9b ff ff ff 9b
-         ff ff ff ff 01 ff ff ff ff",
-    );
+         ff ff ff ff 01 ff ff ff ff");
     assert_eq!(&out[..], &expected[..]);
 }
 
@@ -73,12 +89,36 @@ fn failed_multi_reply_golden() {
 fn multi_request_golden() {
     // [create "/m" persistent, check "/x" -1]
     let mut body = BytesMut::new();
-    MultiHeader { op: 1, done: false, err: -1 }.write(&mut body);
-    CreateRequest { path: "/m".into(), data: Some(Bytes::new()), acl: Acl::open(), flags: 0 }
-        .write(&mut body);
-    MultiHeader { op: 13, done: false, err: -1 }.write(&mut body);
-    CheckVersionRequest { path: "/x".into(), version: -1 }.write(&mut body);
-    MultiHeader { op: -1, done: true, err: -1 }.write(&mut body);
+    MultiHeader {
+        op: 1,
+        done: false,
+        err: -1,
+    }
+    .write(&mut body);
+    CreateRequest {
+        path: "/m".into(),
+        data: Some(Bytes::new()),
+        acl: Acl::open(),
+        flags: 0,
+    }
+    .write(&mut body);
+    MultiHeader {
+        op: 13,
+        done: false,
+        err: -1,
+    }
+    .write(&mut body);
+    CheckVersionRequest {
+        path: "/x".into(),
+        version: -1,
+    }
+    .write(&mut body);
+    MultiHeader {
+        op: -1,
+        done: true,
+        err: -1,
+    }
+    .write(&mut body);
     match decode_request(14, body.freeze()).unwrap() {
         Request::Multi(ops) => {
             assert_eq!(ops.len(), 2);
@@ -91,16 +131,36 @@ fn multi_request_golden() {
 #[test]
 fn mixed_multi_is_marshalling_error() {
     let mut body = BytesMut::new();
-    MultiHeader { op: 4, done: false, err: -1 }.write(&mut body);
-    PathWatchRequest { path: "/x".into(), watch: false }.write(&mut body);
-    MultiHeader { op: -1, done: true, err: -1 }.write(&mut body);
-    assert!(matches!(decode_request(14, body.freeze()), Err(RequestError::BadMulti(_))));
+    MultiHeader {
+        op: 4,
+        done: false,
+        err: -1,
+    }
+    .write(&mut body);
+    PathWatchRequest {
+        path: "/x".into(),
+        watch: false,
+    }
+    .write(&mut body);
+    MultiHeader {
+        op: -1,
+        done: true,
+        err: -1,
+    }
+    .write(&mut body);
+    assert!(matches!(
+        decode_request(14, body.freeze()),
+        Err(RequestError::BadMulti(_))
+    ));
 }
 
 #[test]
 fn unknown_and_forbidden_opcodes_are_unimplemented() {
     for op in [0, 10, 13, 20, 23, 99, -1, -10, 1000] {
-        assert_eq!(decode_request(op, Bytes::new()), Err(RequestError::Unimplemented(op)));
+        assert_eq!(
+            decode_request(op, Bytes::new()),
+            Err(RequestError::Unimplemented(op))
+        );
     }
 }
 
@@ -116,9 +176,15 @@ fn frames_split_and_oversized() {
     assert_eq!(take_frame(&mut buf, 100).unwrap(), None);
     buf.extend_from_slice(&[2, 3, 0, 0, 0, 0]);
     assert_eq!(&take_frame(&mut buf, 100).unwrap().unwrap()[..], &[1, 2, 3]);
-    assert_eq!(&take_frame(&mut buf, 100).unwrap().unwrap()[..], &[] as &[u8]);
+    assert_eq!(
+        &take_frame(&mut buf, 100).unwrap().unwrap()[..],
+        &[] as &[u8]
+    );
     let mut big = BytesMut::from(&0x100000i32.to_be_bytes()[..]);
-    assert!(matches!(take_frame(&mut big, 0xFFFFF), Err(FrameError::BadLength { .. })));
+    assert!(matches!(
+        take_frame(&mut big, 0xFFFFF),
+        Err(FrameError::BadLength { .. })
+    ));
     let mut neg = BytesMut::from(&(-5i32).to_be_bytes()[..]);
     assert!(take_frame(&mut neg, 0xFFFFF).is_err());
 }
@@ -165,8 +231,10 @@ fn create_txn_golden_from_persistence_reference() {
 }
 
 fn arb_acl() -> impl Strategy<Value = Acl> {
-    (any::<i32>(), "[a-z]{0,8}", "[ -~]{0,16}")
-        .prop_map(|(perms, scheme, id)| Acl { perms, id: Id { scheme, id } })
+    (any::<i32>(), "[a-z]{0,8}", "[ -~]{0,16}").prop_map(|(perms, scheme, id)| Acl {
+        perms,
+        id: Id { scheme, id },
+    })
 }
 
 proptest! {

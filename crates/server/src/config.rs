@@ -14,11 +14,18 @@ use oxkeeper_proto::frame::{DEFAULT_MAX_FRAME, FOUR_LETTER_WORDS};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot parse config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("invalid value {value:?} for {key}: {reason}")]
-    Invalid { key: String, value: String, reason: String },
+    Invalid {
+        key: String,
+        value: String,
+        reason: String,
+    },
 }
 
 /// Which four-letter words answer.
@@ -131,19 +138,27 @@ const ACCEPTED_KEYS: &[&str] = &[
 
 impl Config {
     pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
-        let file = std::fs::File::open(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
-        let props = java_properties::read(std::io::BufReader::new(file))
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let file = std::fs::File::open(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let props = java_properties::read(std::io::BufReader::new(file)).map_err(|e| {
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            }
+        })?;
         Config::from_properties(props.into_iter().collect())
     }
 
     /// Builds a config from key/value pairs. Relative directories are relative to the
     /// working directory, as in ZooKeeper.
     pub fn from_properties(props: BTreeMap<String, String>) -> Result<Config, ConfigError> {
-        let mut c = Config::default();
         // ZooKeeper's code default tickTime is 3000 when a config file omits it.
-        c.tick_time_ms = 3000;
+        let mut c = Config {
+            tick_time_ms: 3000,
+            ..Config::default()
+        };
         for (key, value) in &props {
             let v = value.trim();
             let name = key.strip_prefix("zookeeper.").unwrap_or(key);
@@ -153,7 +168,9 @@ impl Config {
                 "dataLogDir" => c.data_log_dir = Some(PathBuf::from(v)),
                 "clientPort" => c.client_port = parse_num(key, v)?,
                 "clientPortAddress" => {
-                    c.client_port_address = v.parse().map_err(|_| invalid(key, v, "not an IP address"))?
+                    c.client_port_address = v
+                        .parse()
+                        .map_err(|_| invalid(key, v, "not an IP address"))?
                 }
                 "minSessionTimeout" => c.min_session_timeout_ms = Some(parse_timeout(key, v)?),
                 "maxSessionTimeout" => c.max_session_timeout_ms = Some(parse_timeout(key, v)?),
@@ -175,7 +192,10 @@ impl Config {
                 "skipACL" => c.skip_acl = v == "yes" || v == "true",
                 "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, v)?,
                 "serverId" => c.server_id = parse_num(key, v)?,
-                n if ACCEPTED_KEYS.contains(&n) || n.starts_with("server.") || n.starts_with("group.") || n.starts_with("weight.") => {}
+                n if ACCEPTED_KEYS.contains(&n)
+                    || n.starts_with("server.")
+                    || n.starts_with("group.")
+                    || n.starts_with("weight.") => {}
                 _ => tracing::warn!(key = %key, "unknown configuration key ignored"),
             }
         }
@@ -193,11 +213,13 @@ impl Config {
     }
 
     pub fn min_session_timeout_ms(&self) -> u32 {
-        self.min_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(2))
+        self.min_session_timeout_ms
+            .unwrap_or(self.tick_time_ms.saturating_mul(2))
     }
 
     pub fn max_session_timeout_ms(&self) -> u32 {
-        self.max_session_timeout_ms.unwrap_or(self.tick_time_ms.saturating_mul(20))
+        self.max_session_timeout_ms
+            .unwrap_or(self.tick_time_ms.saturating_mul(20))
     }
 
     pub fn data_log_dir(&self) -> &Path {
@@ -206,7 +228,11 @@ impl Config {
 }
 
 fn invalid(key: &str, value: &str, reason: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.to_owned(), value: value.to_owned(), reason: reason.to_owned() }
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
@@ -257,25 +283,26 @@ mod tests {
     use super::*;
 
     fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn reads_zookeeper_keys() {
-        let c = Config::from_properties(
-            props(&[
-                ("tickTime", "200"),
-                ("dataDir", "/tmp/x"),
-                ("clientPort", "0"),
-                ("clientPortAddress", "127.0.0.1"),
-                ("maxClientCnxns", "0"),
-                ("4lw.commands.whitelist", "ruok, mntr"),
-                ("DigestAuthenticationProvider.superDigest", "super:abc="),
-                ("jute.maxbuffer", "4096"),
-                ("initLimit", "5"),
-                ("someUnknownKey", "1"),
-            ]),
-        )
+        let c = Config::from_properties(props(&[
+            ("tickTime", "200"),
+            ("dataDir", "/tmp/x"),
+            ("clientPort", "0"),
+            ("clientPortAddress", "127.0.0.1"),
+            ("maxClientCnxns", "0"),
+            ("4lw.commands.whitelist", "ruok, mntr"),
+            ("DigestAuthenticationProvider.superDigest", "super:abc="),
+            ("jute.maxbuffer", "4096"),
+            ("initLimit", "5"),
+            ("someUnknownKey", "1"),
+        ]))
         .unwrap();
         assert_eq!(c.tick_time_ms, 200);
         assert_eq!(c.min_session_timeout_ms(), 400);
@@ -301,18 +328,20 @@ mod tests {
             let err = Config::from_properties(props(&[(k, v)])).unwrap_err();
             assert!(err.to_string().contains(k), "{err}");
         }
-        let err = Config::from_properties(
-            props(&[("minSessionTimeout", "5000"), ("maxSessionTimeout", "4000")]),
-        )
+        let err = Config::from_properties(props(&[
+            ("minSessionTimeout", "5000"),
+            ("maxSessionTimeout", "4000"),
+        ]))
         .unwrap_err();
         assert!(err.to_string().contains("minSessionTimeout"));
     }
 
     #[test]
     fn prefixed_system_property_keys_are_accepted() {
-        let c = Config::from_properties(
-            props(&[("zookeeper.DigestAuthenticationProvider.superDigest", "super:x=")]),
-        )
+        let c = Config::from_properties(props(&[(
+            "zookeeper.DigestAuthenticationProvider.superDigest",
+            "super:x=",
+        )]))
         .unwrap();
         assert!(c.super_digest.is_some());
     }

@@ -46,12 +46,20 @@ pub async fn serve(
         }
     }
     if let Some(word) = four_letter_word([buf[0], buf[1], buf[2], buf[3]]) {
-        four_letter(stream, word, &info, &events).await;
+        four_letter(stream, peer, word, &info, &events).await;
         return;
     }
 
     let (out_tx, mut out_rx) = mpsc::channel::<Delivery>(OUTPUT_QUEUE);
-    if events.send(Event::Open { conn, peer, out: out_tx }).await.is_err() {
+    if events
+        .send(Event::Open {
+            conn,
+            peer,
+            out: out_tx,
+        })
+        .await
+        .is_err()
+    {
         return;
     }
     let max_frame = info.config.jute_max_buffer;
@@ -61,7 +69,15 @@ pub async fn serve(
             match take_frame(&mut buf, max_frame) {
                 Ok(Some(frame)) => {
                     let received = std::time::Instant::now();
-                    if events.send(Event::Frame { conn, frame, received }).await.is_err() {
+                    if events
+                        .send(Event::Frame {
+                            conn,
+                            frame,
+                            received,
+                        })
+                        .await
+                        .is_err()
+                    {
                         break 'conn;
                     }
                 }
@@ -140,14 +156,28 @@ async fn graceful_close(mut stream: TcpStream) {
     .await;
 }
 
-async fn four_letter(mut stream: TcpStream, word: &'static str, info: &ServerInfo, events: &mpsc::Sender<Event>) {
+async fn four_letter(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    word: &'static str,
+    info: &ServerInfo,
+    events: &mpsc::Sender<Event>,
+) {
     let text = if word == "telnetclose" {
         String::new()
     } else if !info.config.four_letter_whitelist.allows(word) {
         format!("{word} is not executed because it is not in the whitelist.\n")
     } else {
         let (tx, rx) = oneshot::channel();
-        if events.send(Event::FourLetter { word, reply: tx }).await.is_err() {
+        if events
+            .send(Event::FourLetter {
+                word,
+                peer,
+                reply: tx,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
         rx.await.unwrap_or_default()

@@ -14,14 +14,31 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::{fourlw, ServerInfo};
 
 pub enum Event {
-    Open { conn: ConnId, peer: SocketAddr, out: mpsc::Sender<Delivery> },
-    Frame { conn: ConnId, frame: Bytes, received: Instant },
-    Closed { conn: ConnId },
-    FourLetter { word: &'static str, reply: oneshot::Sender<String> },
+    Open {
+        conn: ConnId,
+        peer: SocketAddr,
+        out: mpsc::Sender<Delivery>,
+    },
+    Frame {
+        conn: ConnId,
+        frame: Bytes,
+        received: Instant,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    FourLetter {
+        word: &'static str,
+        peer: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
 }
 
 pub fn wall_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Events handled before output is flushed: enough to batch a burst, few enough to keep
@@ -35,7 +52,10 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let clock = info.started;
-    let now = || Now { mono_ms: clock.elapsed().as_millis() as u64, wall_ms: wall_ms() };
+    let now = || Now {
+        mono_ms: clock.elapsed().as_millis() as u64,
+        wall_ms: wall_ms(),
+    };
     // The session tracker must hear from us at least once per tick, or it takes the
     // silence for a stall of the server; half a tick leaves room for scheduling delays.
     let max_sleep = Duration::from_millis(u64::from(config.session.tick_time_ms / 2).max(1));
@@ -75,7 +95,11 @@ fn handle(
             outputs.insert(conn, out);
             core.open_connection(conn, peer, now);
         }
-        Event::Frame { conn, frame, received } => {
+        Event::Frame {
+            conn,
+            frame,
+            received,
+        } => {
             let received_ms = received.saturating_duration_since(info.started).as_millis() as u64;
             core.handle_frame_received(conn, frame, received_ms, now)
         }
@@ -83,8 +107,8 @@ fn handle(
             outputs.remove(&conn);
             core.close_connection(conn);
         }
-        Event::FourLetter { word, reply } => {
-            let text = fourlw::render(word, core, info, now);
+        Event::FourLetter { word, peer, reply } => {
+            let text = fourlw::render(word, peer, core, info, now);
             let _ = reply.send(text);
         }
     }
@@ -93,10 +117,15 @@ fn handle(
 fn deliver(core: &mut Core, outputs: &mut HashMap<ConnId, mpsc::Sender<Delivery>>) {
     for d in core.take_output() {
         let conn = d.conn;
-        let Some(tx) = outputs.get(&conn) else { continue };
+        let Some(tx) = outputs.get(&conn) else {
+            continue;
+        };
         if let Err(e) = tx.try_send(d) {
             if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                tracing::warn!(conn = conn.0, "client is not reading its replies; dropping the connection");
+                tracing::warn!(
+                    conn = conn.0,
+                    "client is not reading its replies; dropping the connection"
+                );
             }
             // Dropping the sender ends the connection task, which reports it closed.
             outputs.remove(&conn);

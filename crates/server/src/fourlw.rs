@@ -1,21 +1,29 @@
 //! The four-letter words, in Apache ZooKeeper's output formats (tools parse them).
 
 use std::fmt::Write;
+use std::net::SocketAddr;
 
 use oxkeeper_core::pipeline::{Conn, Core, Now};
 
 use crate::{ServerInfo, VERSION};
 
 /// Output of a whitelisted word.
-pub fn render(word: &str, core: &mut Core, info: &ServerInfo, now: Now) -> String {
+/// `peer` is the connection asking: ZooKeeper lists it among the clients too.
+pub fn render(
+    word: &str,
+    peer: SocketAddr,
+    core: &mut Core,
+    info: &ServerInfo,
+    now: Now,
+) -> String {
     match word {
         "ruok" => "imok".into(),
         "isro" => "rw".into(),
         "gtmk" => "306".into(),
         "stmk" => "306".into(),
-        "srvr" => srvr(core, info, false),
-        "stat" => srvr(core, info, true),
-        "cons" => cons(core),
+        "srvr" => srvr(core, peer, false),
+        "stat" => srvr(core, peer, true),
+        "cons" => cons(core, peer),
         "crst" => {
             core.reset_connection_stats();
             "Connection stats reset.\n".into()
@@ -52,18 +60,30 @@ fn connection_count(core: &Core) -> usize {
     core.connections().count() + 1
 }
 
-fn srvr(core: &Core, _info: &ServerInfo, with_clients: bool) -> String {
+/// The asking connection, which has no session: ` /ip:port[0](queued=0,recved=1,sent=0)`.
+fn asking(peer: SocketAddr) -> String {
+    format!("/{peer}[0](queued=0,recved=1,sent=0)")
+}
+
+fn srvr(core: &Core, peer: SocketAddr, with_clients: bool) -> String {
     let mut s = version_line();
     if with_clients {
         s.push_str("Clients:\n");
         for c in sorted_conns(core) {
             let _ = writeln!(s, " {}", brief(c));
         }
+        let _ = writeln!(s, " {}", asking(peer));
         s.push('\n');
     }
     let st = core.stats();
     let l = &st.latency;
-    let _ = writeln!(s, "Latency min/avg/max: {}/{}/{}", l.min_ms, java_double(l.avg_ms()), l.max_ms);
+    let _ = writeln!(
+        s,
+        "Latency min/avg/max: {}/{}/{}",
+        l.min_ms,
+        java_double(l.avg_ms()),
+        l.max_ms
+    );
     let _ = writeln!(s, "Received: {}", st.packets_received);
     let _ = writeln!(s, "Sent: {}", st.packets_sent);
     let _ = writeln!(s, "Connections: {}", connection_count(core));
@@ -81,10 +101,13 @@ fn sorted_conns(core: &Core) -> Vec<&Conn> {
 }
 
 fn brief(c: &Conn) -> String {
-    format!("/{}[1](queued=0,recved={},sent={})", c.peer, c.stats.received, c.stats.sent)
+    format!(
+        "/{}[1](queued=0,recved={},sent={})",
+        c.peer, c.stats.received, c.stats.sent
+    )
 }
 
-fn cons(core: &Core) -> String {
+fn cons(core: &Core, peer: SocketAddr) -> String {
     let mut s = String::new();
     for c in sorted_conns(core) {
         let b = brief(c);
@@ -113,6 +136,7 @@ fn cons(core: &Core) -> String {
             c.stats.latency.max_ms
         );
     }
+    let _ = writeln!(s, " {}", asking(peer));
     s.push('\n');
     s
 }
@@ -139,8 +163,12 @@ fn conf(info: &ServerInfo) -> String {
 
 fn envi(_info: &ServerInfo) -> String {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
-    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_else(|_| "<NA>".into());
-    let cwd = std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "<NA>".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "<NA>".into());
+    let cwd = std::env::current_dir()
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|_| "<NA>".into());
     let mut s = String::from("Environment:\n");
     let _ = writeln!(s, "zookeeper.version={VERSION}");
     let _ = writeln!(s, "host.name={host}");
@@ -165,7 +193,13 @@ fn envi(_info: &ServerInfo) -> String {
 
 fn dir_size(path: &std::path::Path) -> u64 {
     std::fs::read_dir(path)
-        .map(|entries| entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -182,9 +216,9 @@ fn dump(core: &Core, now: Now) -> String {
     let mut s = String::from("SessionTracker dump:\n");
     let buckets = core.sessions().dump_by_bucket();
     let total: usize = buckets.iter().map(|(_, v)| v.len()).sum();
-    let sets = buckets.iter().filter(|(_, v)| !v.is_empty()).count();
-    let _ = writeln!(s, "Session Sets ({sets})/({total}):");
-    for (at_ms, ids) in buckets.iter().filter(|(_, ids)| !ids.is_empty()) {
+    // ZooKeeper keeps buckets a session moved out of until they fall due, and prints them.
+    let _ = writeln!(s, "Session Sets ({})/({total}):", buckets.len());
+    for (at_ms, ids) in &buckets {
         let wall = now.wall_ms + (*at_ms as i64 - now.mono_ms as i64);
         let _ = writeln!(s, "{} expire at {}:", ids.len(), java_date(wall));
         for id in ids {
@@ -204,7 +238,10 @@ fn dump(core: &Core, now: Now) -> String {
         }
     }
     s.push_str("Connections dump:\n");
-    let conns: Vec<&Conn> = sorted_conns(core).into_iter().filter(|c| c.session.is_some()).collect();
+    let conns: Vec<&Conn> = sorted_conns(core)
+        .into_iter()
+        .filter(|c| c.session.is_some())
+        .collect();
     let _ = writeln!(s, "Connections Sets (1)/({}):", conns.len());
     let _ = writeln!(s, "{} expire at {}:", conns.len(), java_date(now.wall_ms));
     for c in conns {
@@ -257,7 +294,10 @@ fn session_of(core: &Core, conn: oxkeeper_core::watch::ConnId) -> String {
 
 fn wchs(core: &Core) -> String {
     let w = core.watches().summary();
-    format!("{} connections watching {} paths\nTotal watches:{}\n", w.connections, w.paths, w.watches)
+    format!(
+        "{} connections watching {} paths\nTotal watches:{}\n",
+        w.connections, w.paths, w.watches
+    )
 }
 
 fn wchc(core: &Core) -> String {
@@ -285,7 +325,9 @@ fn wchp(core: &Core) -> String {
 }
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn max_fds() -> u64 {
@@ -304,20 +346,29 @@ fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
     let tree = core.tree();
     let sessions = core.sessions();
     let rows: Vec<(&str, String)> = vec![
-        ("zk_version", format!("{VERSION}, built on 2026-11-22 00:00 UTC")),
+        (
+            "zk_version",
+            format!("{VERSION}, built on 2026-11-22 00:00 UTC"),
+        ),
         ("zk_server_state", "standalone".into()),
         ("zk_avg_latency", java_double(st.latency.avg_ms())),
         ("zk_max_latency", st.latency.max_ms.to_string()),
         ("zk_min_latency", st.latency.min_ms.to_string()),
         ("zk_packets_received", st.packets_received.to_string()),
         ("zk_packets_sent", st.packets_sent.to_string()),
-        ("zk_num_alive_connections", connection_count(core).to_string()),
+        (
+            "zk_num_alive_connections",
+            connection_count(core).to_string(),
+        ),
         ("zk_outstanding_requests", "0".into()),
         ("zk_uptime", info.started.elapsed().as_millis().to_string()),
         ("zk_znode_count", node_count(core).to_string()),
         ("zk_watch_count", core.watches().watch_count().to_string()),
         ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
-        ("zk_approximate_data_size", tree.approximate_data_size().to_string()),
+        (
+            "zk_approximate_data_size",
+            tree.approximate_data_size().to_string(),
+        ),
         ("zk_global_sessions", sessions.len().to_string()),
         ("zk_local_sessions", "0".into()),
         ("zk_open_file_descriptor_count", open_fds().to_string()),
@@ -328,7 +379,10 @@ fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
         ("zk_sessions_expired", st.sessions_expired.to_string()),
         ("zk_sessions_closed", st.sessions_closed.to_string()),
         ("zk_session_stall_count", sessions.stall_count().to_string()),
-        ("zk_session_stall_total_ms", sessions.stall_total_ms().to_string()),
+        (
+            "zk_session_stall_total_ms",
+            sessions.stall_total_ms().to_string(),
+        ),
     ];
     let mut s = String::new();
     for (k, v) in rows {
@@ -355,8 +409,9 @@ pub fn java_date(wall_ms: i64) -> String {
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     format!(
         "{} {} {:02} {:02}:{:02}:{:02} UTC {}",
         DAYS[days.rem_euclid(7) as usize],

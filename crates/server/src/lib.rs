@@ -27,7 +27,10 @@ pub const VERSION: &str = concat!("3.9.3-oxkeeper-", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid session settings: {0}")]
     Sessions(String),
 }
@@ -65,8 +68,12 @@ impl RunningServer {
 /// `local_addr` tells which.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let addr = SocketAddr::new(config.client_port_address, config.client_port);
-    let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Bind { addr, source })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr, source })?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
     let info = Arc::new(ServerInfo {
         config: config.clone(),
         client_addr: local_addr,
@@ -80,7 +87,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         max_session_timeout_ms: config.max_session_timeout_ms(),
         ..oxkeeper_core::session::SessionConfig::new(config.tick_time_ms)
     };
-    session.validate().map_err(|e| ServerError::Sessions(e.to_string()))?;
+    session
+        .validate()
+        .map_err(|e| ServerError::Sessions(e.to_string()))?;
     let core_config = oxkeeper_core::pipeline::CoreConfig {
         session,
         super_digest: config.super_digest.clone(),
@@ -90,12 +99,26 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // Bounded: a flood of requests waits in the sockets, not in our memory.
     let (events_tx, events_rx) = mpsc::channel(4096);
-    let core = tokio::spawn(core_task::run(core_config, info.clone(), events_rx, shutdown_rx.clone()));
-    let accept = tokio::spawn(listener::accept_loop(listener, info, events_tx, shutdown_rx));
+    let core = tokio::spawn(core_task::run(
+        core_config,
+        info.clone(),
+        events_rx,
+        shutdown_rx.clone(),
+    ));
+    let accept = tokio::spawn(listener::accept_loop(
+        listener,
+        info,
+        events_tx,
+        shutdown_rx,
+    ));
     let done = tokio::spawn(async move {
         let _ = accept.await;
         let _ = core.await;
     });
     tracing::info!(%local_addr, version = VERSION, "oxkeeper serving");
-    Ok(RunningServer { local_addr, shutdown: shutdown_tx, done })
+    Ok(RunningServer {
+        local_addr,
+        shutdown: shutdown_tx,
+        done,
+    })
 }

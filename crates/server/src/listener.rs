@@ -27,7 +27,10 @@ impl PerIpCount {
             return None;
         }
         *n += 1;
-        Some(IpSlot { counts: self.clone(), ip })
+        Some(IpSlot {
+            counts: self.clone(),
+            ip,
+        })
     }
 }
 
@@ -73,6 +76,14 @@ pub async fn accept_loop(
         let _ = stream.set_nodelay(true);
         let conn = oxkeeper_core::watch::ConnId(next_conn);
         next_conn += 1;
-        tokio::spawn(connection::serve(stream, peer, conn, info.clone(), events.clone(), shutdown.clone(), slot));
+        tokio::spawn(connection::serve(
+            stream,
+            peer,
+            conn,
+            info.clone(),
+            events.clone(),
+            shutdown.clone(),
+            slot,
+        ));
     }
 }

@@ -11,7 +11,10 @@ use sha1::{Digest, Sha1};
 pub fn digest_id(credential: &str) -> String {
     let user = credential.split(':').next().unwrap_or("");
     let hash = Sha1::digest(credential.as_bytes());
-    format!("{user}:{}", base64::engine::general_purpose::STANDARD.encode(hash))
+    format!(
+        "{user}:{}",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// Whether a `digest` ACL id is well formed: Java's `id.split(":").length == 2`, which drops
@@ -81,9 +84,15 @@ pub fn fixup_acl(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> 
             "world" if a.id.id == "anyone" => out.push(a),
             "auth" => {
                 let mut any = false;
-                for id in identities.iter().filter(|i| is_authenticated_scheme(&i.scheme)) {
+                for id in identities
+                    .iter()
+                    .filter(|i| is_authenticated_scheme(&i.scheme))
+                {
                     any = true;
-                    let entry = Acl { perms: a.perms, id: id.clone() };
+                    let entry = Acl {
+                        perms: a.perms,
+                        id: id.clone(),
+                    };
                     if !out.contains(&entry) {
                         out.push(entry);
                     }
@@ -109,10 +118,13 @@ pub fn allowed(acl: &[Acl], perm: i32, identities: &[Id], skip_acl: bool) -> boo
         if a.id.scheme == "world" && a.id.id == "anyone" {
             return true;
         }
-        identities.iter().filter(|i| i.scheme == a.id.scheme).any(|i| match i.scheme.as_str() {
-            "ip" => ip_matches(&a.id.id, &i.id),
-            _ => a.id.id == i.id,
-        })
+        identities
+            .iter()
+            .filter(|i| i.scheme == a.id.scheme)
+            .any(|i| match i.scheme.as_str() {
+                "ip" => ip_matches(&a.id.id, &i.id),
+                _ => a.id.id == i.id,
+            })
     })
 }
 
@@ -132,7 +144,10 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
                 return a.clone();
             }
             let user = a.id.id.split(':').next().unwrap_or("");
-            Acl { perms: a.perms, id: Id::new("digest", &format!("{user}:x")) }
+            Acl {
+                perms: a.perms,
+                id: Id::new("digest", &format!("{user}:x")),
+            }
         })
         .collect()
 }
@@ -145,29 +160,59 @@ mod tests {
 
     #[test]
     fn digests_match_the_reference() {
-        assert_eq!(digest_id("user:password"), "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY=");
+        assert_eq!(
+            digest_id("user:password"),
+            "user:tpUq/4Pn5A64fVZyQ0gOJ8ZWqkY="
+        );
         assert_eq!(digest_id("bob:secret"), "bob:fyVmFCwVbTJYrznoSu1koqYEYF0=");
-        assert_eq!(digest_id("super:admin"), "super:xQJmxLMiHGwaqBvst5y6rkB6HQs=");
+        assert_eq!(
+            digest_id("super:admin"),
+            "super:xQJmxLMiHGwaqBvst5y6rkB6HQs="
+        );
     }
 
     #[test]
     fn fixup_rules() {
         let ip = Id::new("ip", "127.0.0.1");
         let bob = Id::new("digest", "bob:hash");
-        assert_eq!(fixup_acl(&[], &[ip.clone()]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&[Acl::new(31, "world", "me")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&[Acl::new(31, "auth", "")], &[ip.clone()]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup_acl(&[], std::slice::from_ref(&ip)),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[Acl::new(31, "world", "me")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[Acl::new(31, "auth", "")], std::slice::from_ref(&ip)),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert_eq!(
             fixup_acl(&[Acl::new(31, "auth", "")], &[ip.clone(), bob.clone()]).unwrap(),
             vec![Acl { perms: 31, id: bob }]
         );
-        assert_eq!(fixup_acl(&[Acl::new(1, "digest", "nocolon")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&[Acl::new(1, "digest", "a:")], &[]), Err(ErrorCode::InvalidAcl));
+        assert_eq!(
+            fixup_acl(&[Acl::new(1, "digest", "nocolon")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[Acl::new(1, "digest", "a:")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
         assert!(fixup_acl(&[Acl::new(1, "digest", "a:b")], &[]).is_ok());
         assert!(fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/8")], &[]).is_ok());
-        assert_eq!(fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/33")], &[]), Err(ErrorCode::InvalidAcl));
-        assert_eq!(fixup_acl(&[Acl::new(1, "sasl", "x")], &[]), Err(ErrorCode::InvalidAcl));
-        let dup = [Acl::new(31, "world", "anyone"), Acl::new(31, "world", "anyone")];
+        assert_eq!(
+            fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/33")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        assert_eq!(
+            fixup_acl(&[Acl::new(1, "sasl", "x")], &[]),
+            Err(ErrorCode::InvalidAcl)
+        );
+        let dup = [
+            Acl::new(31, "world", "anyone"),
+            Acl::new(31, "world", "anyone"),
+        ];
         assert_eq!(fixup_acl(&dup, &[]).unwrap().len(), 1);
     }
 
@@ -176,11 +221,36 @@ mod tests {
         let ids = [Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:h")];
         assert!(allowed(&Acl::read_only(), perms::READ, &[], false));
         assert!(!allowed(&Acl::read_only(), perms::WRITE, &ids, false));
-        assert!(allowed(&[Acl::new(2, "digest", "bob:h")], perms::WRITE, &ids, false));
-        assert!(!allowed(&[Acl::new(2, "digest", "eve:h")], perms::WRITE, &ids, false));
-        assert!(allowed(&[Acl::new(1, "ip", "127.0.0.0/8")], perms::READ, &ids, false));
-        assert!(!allowed(&[Acl::new(1, "ip", "10.0.0.0/8")], perms::READ, &ids, false));
-        assert!(allowed(&[Acl::new(1, "ip", "10.0.0.0/8")], perms::READ, &[Id::new("super", "")], false));
+        assert!(allowed(
+            &[Acl::new(2, "digest", "bob:h")],
+            perms::WRITE,
+            &ids,
+            false
+        ));
+        assert!(!allowed(
+            &[Acl::new(2, "digest", "eve:h")],
+            perms::WRITE,
+            &ids,
+            false
+        ));
+        assert!(allowed(
+            &[Acl::new(1, "ip", "127.0.0.0/8")],
+            perms::READ,
+            &ids,
+            false
+        ));
+        assert!(!allowed(
+            &[Acl::new(1, "ip", "10.0.0.0/8")],
+            perms::READ,
+            &ids,
+            false
+        ));
+        assert!(allowed(
+            &[Acl::new(1, "ip", "10.0.0.0/8")],
+            perms::READ,
+            &[Id::new("super", "")],
+            false
+        ));
         assert!(allowed(&[], perms::ADMIN, &[], false));
     }
 }

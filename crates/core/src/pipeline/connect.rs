@@ -33,10 +33,23 @@ impl Core {
         let timeout_ms = self.sessions.negotiate_timeout(req.timeout_ms);
         if req.session_id == 0 {
             let sid = self.sessions.create_session(timeout_ms, now.mono_ms);
-            self.commit(sid, 0, Txn::CreateSession(CreateSessionTxn { timeout_ms: timeout_ms as i32 }), now);
+            self.commit(
+                sid,
+                0,
+                Txn::CreateSession(CreateSessionTxn {
+                    timeout_ms: timeout_ms as i32,
+                }),
+                now,
+            );
             tracing::debug!(session = %sid, timeout_ms, "session created");
             self.attach(conn_id, sid);
-            self.send_connect_response(conn_id, &req, timeout_ms as i32, sid.0, Bytes::copy_from_slice(&password::password(sid)));
+            self.send_connect_response(
+                conn_id,
+                &req,
+                timeout_ms as i32,
+                sid.0,
+                Bytes::copy_from_slice(&password::password(sid)),
+            );
             return;
         }
         let sid = SessionId(req.session_id);
@@ -61,9 +74,17 @@ impl Core {
                 }
             }
         }
-        let _ = self.sessions.touch_with_timeout(sid, timeout_ms, now.mono_ms);
+        let _ = self
+            .sessions
+            .touch_with_timeout(sid, timeout_ms, now.mono_ms);
         self.attach(conn_id, sid);
-        self.send_connect_response(conn_id, &req, timeout_ms as i32, sid.0, Bytes::copy_from_slice(&password::password(sid)));
+        self.send_connect_response(
+            conn_id,
+            &req,
+            timeout_ms as i32,
+            sid.0,
+            Bytes::copy_from_slice(&password::password(sid)),
+        );
     }
 
     fn attach(&mut self, conn_id: ConnId, sid: SessionId) {
@@ -74,7 +95,14 @@ impl Core {
         }
     }
 
-    fn send_connect_response(&mut self, conn_id: ConnId, req: &ConnectRequest, timeout_ms: i32, session_id: i64, passwd: Bytes) {
+    fn send_connect_response(
+        &mut self,
+        conn_id: ConnId,
+        req: &ConnectRequest,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Bytes,
+    ) {
         let resp = ConnectResponse {
             protocol_version: 0,
             timeout_ms,

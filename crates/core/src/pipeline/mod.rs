@@ -18,7 +18,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use oxkeeper_proto::codes::{op, xid};
 use oxkeeper_proto::response::{write_notification, write_reply};
-use oxkeeper_proto::txn::CloseSessionTxn;
+use oxkeeper_proto::txn::{CloseSessionTxn, ErrorTxn};
 use oxkeeper_proto::{
     decode_request, perms, ErrorCode, Id, Jute, MultiResult, Reader, Request, RequestError,
     RequestHeader, Response, Txn, TxnHeader,
@@ -72,7 +72,11 @@ pub struct Latency {
 
 impl Latency {
     fn record(&mut self, ms: u64) {
-        self.min_ms = if self.count == 0 { ms } else { self.min_ms.min(ms) };
+        self.min_ms = if self.count == 0 {
+            ms
+        } else {
+            self.min_ms.min(ms)
+        };
         self.max_ms = self.max_ms.max(ms);
         self.total_ms += ms;
         self.count += 1;
@@ -133,12 +137,16 @@ pub struct Core {
 
 /// What a successful write answers with, computed once the transaction is applied.
 enum WriteKind {
-    Create { op: i32 },
+    Create {
+        op: i32,
+    },
     Delete,
     SetData,
     SetAcl,
     /// The opcode of each sub-op, which decides the shape of its result.
-    Multi { ops: Vec<i32> },
+    Multi {
+        ops: Vec<i32>,
+    },
 }
 
 impl Core {
@@ -190,7 +198,11 @@ impl Core {
     pub fn reset_connection_stats(&mut self) {
         for c in self.conns.values_mut() {
             let established = c.stats.established_wall_ms;
-            c.stats = ConnStats { established_wall_ms: established, ..Default::default() };
+            c.stats = ConnStats {
+                last_op: "NA",
+                established_wall_ms: established,
+                ..Default::default()
+            };
         }
     }
 
@@ -261,7 +273,9 @@ impl Core {
     fn end_session(&mut self, sid: SessionId, now: Now) {
         let mut paths = self.tree.ephemerals(sid.0);
         paths.sort();
-        let txn = Txn::CloseSession(CloseSessionTxn { paths_to_delete: paths });
+        let txn = Txn::CloseSession(CloseSessionTxn {
+            paths_to_delete: paths,
+        });
         self.commit(sid, 0, txn, now);
         self.sessions.remove(sid);
     }
@@ -273,9 +287,17 @@ impl Core {
 
     /// Like [`Core::handle_frame`], for a frame that arrived at `received_mono_ms` and
     /// waited in a queue since: the wait counts in the reported latencies.
-    pub fn handle_frame_received(&mut self, conn_id: ConnId, frame: Bytes, received_mono_ms: u64, now: Now) {
+    pub fn handle_frame_received(
+        &mut self,
+        conn_id: ConnId,
+        frame: Bytes,
+        received_mono_ms: u64,
+        now: Now,
+    ) {
         self.received_mono_ms = received_mono_ms.min(now.mono_ms);
-        let Some(conn) = self.conns.get(&conn_id) else { return };
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
         if conn.closing {
             return;
         }
@@ -328,7 +350,9 @@ impl Core {
             self.close_after_flush(conn_id);
             return;
         };
-        let Some(conn) = self.conns.get_mut(&conn_id) else { return };
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
         let Some(sid) = conn.session else { return };
         conn.stats.received += 1;
         conn.stats.last_op = op::short_name(header.op);
@@ -343,7 +367,11 @@ impl Core {
         let request = match decode_request(header.op, r.take_rest()) {
             Ok(req) => req,
             Err(RequestError::Unimplemented(code)) => {
-                tracing::debug!(conn = conn_id.0, opcode = code, "unimplemented opcode; closing");
+                tracing::debug!(
+                    conn = conn_id.0,
+                    opcode = code,
+                    "unimplemented opcode; closing"
+                );
                 self.reply_err(conn_id, header.xid, ErrorCode::Unimplemented, now);
                 self.close_after_flush(conn_id);
                 return;
@@ -378,7 +406,11 @@ impl Core {
                 self.reply_err(conn_id, xid, ErrorCode::AuthFailed, now);
                 self.close_after_flush(conn_id);
             }
-            Request::Reconfig(_) => self.reply_err(conn_id, xid, ErrorCode::ReconfigDisabled, now),
+            Request::Reconfig(_) => {
+                let err = ErrorCode::ReconfigDisabled;
+                self.commit(sid, xid, Txn::Error(ErrorTxn { err: err.code() }), now);
+                self.reply_err(conn_id, xid, err, now);
+            }
             req if req.is_write() => {
                 let identities = self.identities(conn_id);
                 let (kind, prepped) = self.prep_write(sid, &identities, req);
@@ -388,8 +420,14 @@ impl Core {
                         let resp = self.write_response(&kind, results);
                         self.reply(conn_id, xid, 0, &resp, now);
                     }
-                    Err(PrepError::Code(code)) => self.reply_err(conn_id, xid, code, now),
-                    Err(PrepError::MultiFailed(results)) => {
+                    // As in ZooKeeper, a refused write is logged as an error transaction and
+                    // consumes a zxid, which the reply carries.
+                    Err(PrepError::Code(code)) => {
+                        self.commit(sid, xid, Txn::Error(ErrorTxn { err: code.code() }), now);
+                        self.reply_err(conn_id, xid, code, now);
+                    }
+                    Err(PrepError::MultiFailed { results, txn }) => {
+                        self.commit(sid, xid, txn, now);
                         self.reply(conn_id, xid, 0, &Response::Multi(results), now)
                     }
                 }
@@ -405,10 +443,19 @@ impl Core {
     }
 
     fn identities(&self, conn_id: ConnId) -> Vec<Id> {
-        self.conns.get(&conn_id).map(|c| c.identities.clone()).unwrap_or_default()
+        self.conns
+            .get(&conn_id)
+            .map(|c| c.identities.clone())
+            .unwrap_or_default()
     }
 
-    fn handle_auth(&mut self, conn_id: ConnId, xid: i32, packet: oxkeeper_proto::AuthPacket, now: Now) {
+    fn handle_auth(
+        &mut self,
+        conn_id: ConnId,
+        xid: i32,
+        packet: oxkeeper_proto::AuthPacket,
+        now: Now,
+    ) {
         let new_ids = match packet.scheme.as_str() {
             "digest" => {
                 let credential = String::from_utf8_lossy(&packet.auth).into_owned();
@@ -458,12 +505,22 @@ impl Core {
                 // ZooKeeper 3.8.4+/3.9.2+: an event about a node the receiver may not read
                 // is dropped (the one-shot watch is still consumed).
                 let readable = self.conns.get(&conn).is_some_and(|c| {
-                    acl::allowed(&trigger.acl, perms::READ, &c.identities, self.config.skip_acl)
+                    acl::allowed(
+                        &trigger.acl,
+                        perms::READ,
+                        &c.identities,
+                        self.config.skip_acl,
+                    )
                 });
                 if !readable {
                     continue;
                 }
-                write_notification(self.out.buf(conn), header.zxid, trigger.event_type, &trigger.path);
+                write_notification(
+                    self.out.buf(conn),
+                    header.zxid,
+                    trigger.event_type,
+                    &trigger.path,
+                );
                 self.stats.packets_sent += 1;
             }
         }
@@ -473,7 +530,11 @@ impl Core {
     fn write_response(&self, kind: &WriteKind, results: Vec<OpResult>) -> Response {
         match kind {
             WriteKind::Multi { ops } => Response::Multi(
-                results.iter().zip(ops).map(|(r, op)| r.to_multi_result(*op)).collect(),
+                results
+                    .iter()
+                    .zip(ops)
+                    .map(|(r, op)| r.to_multi_result(*op))
+                    .collect(),
             ),
             WriteKind::Delete => Response::Empty,
             kind => match (kind, results.into_iter().next()) {
@@ -501,8 +562,12 @@ impl Core {
 /// Why prep refused a write.
 enum PrepError {
     Code(ErrorCode),
-    /// A multi whose op failed: the per-op results to send, header error 0.
-    MultiFailed(Vec<MultiResult>),
+    /// A multi whose op failed: the per-op results to send (header error 0) and the
+    /// transaction ZooKeeper logs for it (earlier ops, then error records).
+    MultiFailed {
+        results: Vec<MultiResult>,
+        txn: Txn,
+    },
 }
 
 impl From<ErrorCode> for PrepError {

@@ -44,12 +44,20 @@ impl Outbox {
         let mut out: Vec<Delivery> = self
             .bufs
             .drain()
-            .map(|(conn, b)| Delivery { conn, bytes: b.freeze(), close: false })
+            .map(|(conn, b)| Delivery {
+                conn,
+                bytes: b.freeze(),
+                close: false,
+            })
             .collect();
         for conn in self.closing.drain(..) {
             match out.iter_mut().find(|d| d.conn == conn) {
                 Some(d) => d.close = true,
-                None => out.push(Delivery { conn, bytes: Bytes::new(), close: true }),
+                None => out.push(Delivery {
+                    conn,
+                    bytes: Bytes::new(),
+                    close: true,
+                }),
             }
         }
         out

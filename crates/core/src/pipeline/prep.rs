@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use oxkeeper_proto::request::MultiOp;
 use oxkeeper_proto::txn::{
-    CheckVersionTxn, CreateContainerTxn, CreateTtlTxn, CreateTxn, DeleteTxn, SetAclTxn, SetDataTxn,
+    CheckVersionTxn, CreateContainerTxn, CreateTtlTxn, CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn,
+    SetDataTxn,
 };
 use oxkeeper_proto::{
     perms, Acl, CheckVersionRequest, CreateMode, CreateTtlRequest, DeleteRequest, ErrorCode, Id,
@@ -54,7 +55,10 @@ struct Overlay<'a> {
 
 impl<'a> Overlay<'a> {
     fn new(tree: &'a DataTree) -> Self {
-        Overlay { tree, changes: HashMap::new() }
+        Overlay {
+            tree,
+            changes: HashMap::new(),
+        }
     }
 
     fn get(&self, path: &str) -> Option<NodeView> {
@@ -121,12 +125,22 @@ impl Core {
         };
         let mut ov = Overlay::new(&self.tree);
         match req {
-            Request::Create { op, req } => {
-                (WriteKind::Create { op }, prep_create(&ctx, &mut ov, op, req).map_err(Into::into))
-            }
-            Request::Delete(r) => (WriteKind::Delete, prep_delete(&ctx, &mut ov, r).map_err(Into::into)),
-            Request::SetData(r) => (WriteKind::SetData, prep_set_data(&ctx, &mut ov, r).map_err(Into::into)),
-            Request::SetAcl(r) => (WriteKind::SetAcl, prep_set_acl(&ctx, &mut ov, r).map_err(Into::into)),
+            Request::Create { op, req } => (
+                WriteKind::Create { op },
+                prep_create(&ctx, &mut ov, op, req).map_err(Into::into),
+            ),
+            Request::Delete(r) => (
+                WriteKind::Delete,
+                prep_delete(&ctx, &mut ov, r).map_err(Into::into),
+            ),
+            Request::SetData(r) => (
+                WriteKind::SetData,
+                prep_set_data(&ctx, &mut ov, r).map_err(Into::into),
+            ),
+            Request::SetAcl(r) => (
+                WriteKind::SetAcl,
+                prep_set_acl(&ctx, &mut ov, r).map_err(Into::into),
+            ),
             Request::Multi(ops) => {
                 let kinds = ops
                     .iter()
@@ -137,9 +151,15 @@ impl Core {
                         MultiOp::Check(_) => oxkeeper_proto::codes::op::CHECK,
                     })
                     .collect();
-                (WriteKind::Multi { ops: kinds }, prep_multi(&ctx, &mut ov, ops))
+                (
+                    WriteKind::Multi { ops: kinds },
+                    prep_multi(&ctx, &mut ov, ops),
+                )
             }
-            _ => (WriteKind::Delete, Err(PrepError::Code(ErrorCode::Unimplemented))),
+            _ => (
+                WriteKind::Delete,
+                Err(PrepError::Code(ErrorCode::Unimplemented)),
+            ),
         }
     }
 }
@@ -157,7 +177,7 @@ fn prep_multi(ctx: &Ctx, ov: &mut Overlay, ops: Vec<MultiOp>) -> Result<Txn, Pre
         match prepped {
             Ok(t) => txns.push(t),
             Err(code) => {
-                let results = (0..n)
+                let results: Vec<MultiResult> = (0..n)
                     .map(|j| match j.cmp(&i) {
                         std::cmp::Ordering::Less => MultiResult::Error(0),
                         std::cmp::Ordering::Equal => MultiResult::Error(code.code()),
@@ -166,14 +186,28 @@ fn prep_multi(ctx: &Ctx, ov: &mut Overlay, ops: Vec<MultiOp>) -> Result<Txn, Pre
                         }
                     })
                     .collect();
-                return Err(PrepError::MultiFailed(results));
+                // ZooKeeper logs the ops before the failure as they are, then error
+                // records; applying it changes nothing.
+                txns.extend(results[i..].iter().map(|r| match r {
+                    MultiResult::Error(err) => Txn::Error(ErrorTxn { err: *err }),
+                    _ => Txn::Error(ErrorTxn { err: code.code() }),
+                }));
+                return Err(PrepError::MultiFailed {
+                    results,
+                    txn: Txn::Multi(txns),
+                });
             }
         }
     }
     Ok(Txn::Multi(txns))
 }
 
-fn prep_create(ctx: &Ctx, ov: &mut Overlay, op: i32, req: CreateTtlRequest) -> Result<Txn, ErrorCode> {
+fn prep_create(
+    ctx: &Ctx,
+    ov: &mut Overlay,
+    op: i32,
+    req: CreateTtlRequest,
+) -> Result<Txn, ErrorCode> {
     let mode = CreateMode::from_flags(req.flags).ok_or(ErrorCode::BadArguments)?;
     if mode.is_ttl() && !ctx.extended_types {
         return Err(ErrorCode::Unimplemented);
@@ -234,11 +268,28 @@ fn prep_create(ctx: &Ctx, ov: &mut Overlay, op: i32, req: CreateTtlRequest) -> R
     );
     let data = req.data;
     Ok(if mode.is_container() {
-        Txn::CreateContainer(CreateContainerTxn { path, data, acl: acl_list, parent_cversion })
+        Txn::CreateContainer(CreateContainerTxn {
+            path,
+            data,
+            acl: acl_list,
+            parent_cversion,
+        })
     } else if mode.is_ttl() {
-        Txn::CreateTtl(CreateTtlTxn { path, data, acl: acl_list, parent_cversion, ttl: req.ttl })
+        Txn::CreateTtl(CreateTtlTxn {
+            path,
+            data,
+            acl: acl_list,
+            parent_cversion,
+            ttl: req.ttl,
+        })
     } else {
-        let t = CreateTxn { path, data, acl: acl_list, ephemeral: mode.is_ephemeral(), parent_cversion };
+        let t = CreateTxn {
+            path,
+            data,
+            acl: acl_list,
+            ephemeral: mode.is_ephemeral(),
+            parent_cversion,
+        };
         if op == oxkeeper_proto::codes::op::CREATE {
             Txn::Create(t)
         } else {
@@ -275,7 +326,11 @@ fn prep_set_data(ctx: &Ctx, ov: &mut Overlay, req: SetDataRequest) -> Result<Txn
     let version = node.version.wrapping_add(1);
     node.version = version;
     ov.put(&req.path, Some(node));
-    Ok(Txn::SetData(SetDataTxn { path: req.path, data: req.data, version }))
+    Ok(Txn::SetData(SetDataTxn {
+        path: req.path,
+        data: req.data,
+        version,
+    }))
 }
 
 fn prep_set_acl(ctx: &Ctx, ov: &mut Overlay, req: SetAclRequest) -> Result<Txn, ErrorCode> {
@@ -288,7 +343,11 @@ fn prep_set_acl(ctx: &Ctx, ov: &mut Overlay, req: SetAclRequest) -> Result<Txn, 
     node.aversion = version;
     node.acl = acl_list.clone();
     ov.put(&req.path, Some(node));
-    Ok(Txn::SetAcl(SetAclTxn { path: req.path, acl: acl_list, version }))
+    Ok(Txn::SetAcl(SetAclTxn {
+        path: req.path,
+        acl: acl_list,
+        version,
+    }))
 }
 
 fn prep_check(ctx: &Ctx, ov: &mut Overlay, req: CheckVersionRequest) -> Result<Txn, ErrorCode> {
@@ -296,5 +355,8 @@ fn prep_check(ctx: &Ctx, ov: &mut Overlay, req: CheckVersionRequest) -> Result<T
     let node = ov.get(&req.path).ok_or(ErrorCode::NoNode)?;
     ctx.check(&node.acl, perms::READ)?;
     check_version(req.version, node.version)?;
-    Ok(Txn::Check(CheckVersionTxn { path: req.path, version: req.version }))
+    Ok(Txn::Check(CheckVersionTxn {
+        path: req.path,
+        version: req.version,
+    }))
 }

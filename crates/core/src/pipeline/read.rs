@@ -9,7 +9,12 @@ use crate::session::SessionId;
 use crate::watch::ConnId;
 
 impl Core {
-    fn check_read(&self, node_acl: &[oxkeeper_proto::Acl], perm: i32, ids: &[Id]) -> Result<(), ErrorCode> {
+    fn check_read(
+        &self,
+        node_acl: &[oxkeeper_proto::Acl],
+        perm: i32,
+        ids: &[Id],
+    ) -> Result<(), ErrorCode> {
         acl::check(node_acl, perm, ids, self.config.skip_acl)
     }
 
@@ -111,7 +116,9 @@ impl Core {
                 Ok(Response::Multi(results))
             }
             Request::CheckWatches(r) => {
-                if !(watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE).contains(&r.watch_type) {
+                if !(watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE)
+                    .contains(&r.watch_type)
+                {
                     return Err(ErrorCode::MarshallingError);
                 }
                 if self.watches.check_watches(conn, &r.path, r.watch_type) {
@@ -121,7 +128,9 @@ impl Core {
                 }
             }
             Request::RemoveWatches(r) => {
-                if !(watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE).contains(&r.watch_type) {
+                if !(watcher_type::CHILDREN..=watcher_type::PERSISTENT_RECURSIVE)
+                    .contains(&r.watch_type)
+                {
                     return Err(ErrorCode::MarshallingError);
                 }
                 if self.watches.remove_watches(conn, &r.path, r.watch_type) {
@@ -131,7 +140,9 @@ impl Core {
                 }
             }
             Request::AddWatch(r) => {
-                if r.mode != add_watch_mode::PERSISTENT && r.mode != add_watch_mode::PERSISTENT_RECURSIVE {
+                if r.mode != add_watch_mode::PERSISTENT
+                    && r.mode != add_watch_mode::PERSISTENT_RECURSIVE
+                {
                     return Err(ErrorCode::MarshallingError);
                 }
                 self.watches.add_watch(conn, &r.path, r.mode);
@@ -140,7 +151,12 @@ impl Core {
             Request::SetWatches { req, .. } => {
                 let events = self.watches.set_watches(conn, &req, &self.tree);
                 for (event_type, path) in events {
-                    oxkeeper_proto::response::write_notification(self.out.buf(conn), -1, event_type, &path);
+                    oxkeeper_proto::response::write_notification(
+                        self.out.buf(conn),
+                        -1,
+                        event_type,
+                        &path,
+                    );
                     self.stats.packets_sent += 1;
                 }
                 Ok(Response::Empty)

@@ -27,14 +27,23 @@ struct Client {
 
 impl Harness {
     fn new() -> Harness {
-        let now = Now { mono_ms: 1_000, wall_ms: 1_700_000_000_000 };
+        let now = Now {
+            mono_ms: 1_000,
+            wall_ms: 1_700_000_000_000,
+        };
         let config = CoreConfig {
             session: SessionConfig::new(TICK as u32),
             super_digest: None,
             skip_acl: false,
             extended_types_enabled: false,
         };
-        Harness { core: Core::new(config, now), now, inbox: HashMap::new(), closed: vec![], next_conn: 1 }
+        Harness {
+            core: Core::new(config, now),
+            now,
+            inbox: HashMap::new(),
+            closed: vec![],
+            next_conn: 1,
+        }
     }
 
     fn advance(&mut self, ms: u64) {
@@ -52,7 +61,10 @@ impl Harness {
 
     fn collect(&mut self) {
         for d in self.core.take_output() {
-            self.inbox.entry(d.conn).or_default().extend_from_slice(&d.bytes);
+            self.inbox
+                .entry(d.conn)
+                .or_default()
+                .extend_from_slice(&d.bytes);
             if d.close {
                 self.closed.push(d.conn);
                 self.core.close_connection(d.conn);
@@ -69,10 +81,16 @@ impl Harness {
         v
     }
 
-    fn connect_with(&mut self, session: i64, passwd: Bytes, last_zxid: i64) -> (ConnId, Option<ConnectResponse>) {
+    fn connect_with(
+        &mut self,
+        session: i64,
+        passwd: Bytes,
+        last_zxid: i64,
+    ) -> (ConnId, Option<ConnectResponse>) {
         let conn = ConnId(self.next_conn);
         self.next_conn += 1;
-        self.core.open_connection(conn, "127.0.0.1:5000".parse().expect("addr"), self.now);
+        self.core
+            .open_connection(conn, "127.0.0.1:5000".parse().expect("addr"), self.now);
         let req = ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: last_zxid,
@@ -83,7 +101,10 @@ impl Harness {
         };
         self.core.handle_frame(conn, req.to_bytes(), self.now);
         self.collect();
-        let resp = self.frames(conn).first().map(|f| ConnectResponse::decode(f.clone()).expect("connect response"));
+        let resp = self
+            .frames(conn)
+            .first()
+            .map(|f| ConnectResponse::decode(f.clone()).expect("connect response"));
         (conn, resp)
     }
 
@@ -92,14 +113,28 @@ impl Harness {
         let resp = resp.expect("a response");
         assert_eq!(resp.timeout_ms, 1000);
         assert_eq!(resp.passwd.len(), 16);
-        Client { conn, session: resp.session_id, passwd: resp.passwd, xid: 0 }
+        Client {
+            conn,
+            session: resp.session_id,
+            passwd: resp.passwd,
+            xid: 0,
+        }
     }
 
     /// Sends one request and returns every frame the client got back, in order.
-    fn call(&mut self, c: &mut Client, opcode: i32, body: impl FnOnce(&mut BytesMut)) -> Vec<(ReplyHeader, Bytes)> {
+    fn call(
+        &mut self,
+        c: &mut Client,
+        opcode: i32,
+        body: impl FnOnce(&mut BytesMut),
+    ) -> Vec<(ReplyHeader, Bytes)> {
         c.xid += 1;
         let mut w = BytesMut::new();
-        RequestHeader { xid: c.xid, op: opcode }.write(&mut w);
+        RequestHeader {
+            xid: c.xid,
+            op: opcode,
+        }
+        .write(&mut w);
         body(&mut w);
         self.core.handle_frame(c.conn, w.freeze(), self.now);
         self.collect();
@@ -115,15 +150,31 @@ impl Harness {
 
     fn create(&mut self, c: &mut Client, path: &str, flags: i32) -> (i32, String) {
         let replies = self.call(c, op::CREATE, |w| {
-            CreateRequest { path: path.into(), data: Some(Bytes::new()), acl: Acl::open(), flags }.write(w)
+            CreateRequest {
+                path: path.into(),
+                data: Some(Bytes::new()),
+                acl: Acl::open(),
+                flags,
+            }
+            .write(w)
         });
         let (h, body) = replies.last().cloned().expect("reply");
-        let path = if h.err == 0 { CreateResponse::decode(body).expect("create").path } else { String::new() };
+        let path = if h.err == 0 {
+            CreateResponse::decode(body).expect("create").path
+        } else {
+            String::new()
+        };
         (h.err, path)
     }
 
     fn exists_watch(&mut self, c: &mut Client, path: &str) -> i32 {
-        let replies = self.call(c, op::EXISTS, |w| PathWatchRequest { path: path.into(), watch: true }.write(w));
+        let replies = self.call(c, op::EXISTS, |w| {
+            PathWatchRequest {
+                path: path.into(),
+                watch: true,
+            }
+            .write(w)
+        });
         replies.last().expect("reply").0.err
     }
 }
@@ -136,12 +187,24 @@ fn new_session_create_and_read() {
     assert_eq!(h.create(&mut c, "/a", 0), (0, "/a".into()));
     assert_eq!(h.create(&mut c, "/a/s-", 2), (0, "/a/s-0000000000".into()));
     assert_eq!(h.create(&mut c, "/a", 0).0, ErrorCode::NodeExists.code());
-    assert_eq!(h.create(&mut c, "/missing/x", 0).0, ErrorCode::NoNode.code());
+    assert_eq!(
+        h.create(&mut c, "/missing/x", 0).0,
+        ErrorCode::NoNode.code()
+    );
     assert_eq!(h.create(&mut c, "/a/", 0).0, ErrorCode::BadArguments.code());
-    let replies = h.call(&mut c, op::GET_DATA, |w| PathWatchRequest { path: "/a".into(), watch: false }.write(w));
+    let replies = h.call(&mut c, op::GET_DATA, |w| {
+        PathWatchRequest {
+            path: "/a".into(),
+            watch: false,
+        }
+        .write(w)
+    });
     let (hdr, body) = replies[0].clone();
     assert_eq!(hdr.xid, c.xid);
-    assert_eq!(hdr.zxid, 3, "createSession, two creates, nothing for failures");
+    assert_eq!(
+        hdr.zxid, 6,
+        "createSession, two creates, and a zxid per refused write"
+    );
     let resp = GetDataResponse::decode(body).expect("getData");
     assert_eq!(resp.stat.num_children, 1);
     assert_eq!(resp.stat.cversion, 1);
@@ -152,7 +215,11 @@ fn ping_is_answered_with_xid_minus_two() {
     let mut h = Harness::new();
     let mut c = h.connect();
     let mut w = BytesMut::new();
-    RequestHeader { xid: xid::PING, op: op::PING }.write(&mut w);
+    RequestHeader {
+        xid: xid::PING,
+        op: op::PING,
+    }
+    .write(&mut w);
     h.core.handle_frame(c.conn, w.freeze(), h.now);
     h.collect();
     let f = h.frames(c.conn);
@@ -167,13 +234,25 @@ fn watch_event_precedes_the_reply_that_caused_it() {
     let mut c = h.connect();
     assert_eq!(h.exists_watch(&mut c, "/w"), ErrorCode::NoNode.code());
     let replies = h.call(&mut c, op::CREATE, |w| {
-        CreateRequest { path: "/w".into(), data: None, acl: Acl::open(), flags: 0 }.write(w)
+        CreateRequest {
+            path: "/w".into(),
+            data: None,
+            acl: Acl::open(),
+            flags: 0,
+        }
+        .write(w)
     });
     assert_eq!(replies.len(), 2);
     assert_eq!(replies[0].0.xid, xid::NOTIFICATION);
     let ev = WatcherEvent::decode(replies[0].1.clone()).expect("event");
-    assert_eq!((ev.event_type, ev.path.as_str()), (event_type::NODE_CREATED, "/w"));
-    assert_eq!(replies[0].0.zxid, replies[1].0.zxid, "event carries the txn zxid");
+    assert_eq!(
+        (ev.event_type, ev.path.as_str()),
+        (event_type::NODE_CREATED, "/w")
+    );
+    assert_eq!(
+        replies[0].0.zxid, replies[1].0.zxid,
+        "event carries the txn zxid"
+    );
     assert_eq!(replies[1].0.xid, c.xid);
 }
 
@@ -190,19 +269,31 @@ fn expired_session_loses_its_ephemerals_within_one_tick_of_its_timeout() {
     for _ in 0..40 {
         h.advance(TICK / 2);
         let mut w = BytesMut::new();
-        RequestHeader { xid: xid::PING, op: op::PING }.write(&mut w);
+        RequestHeader {
+            xid: xid::PING,
+            op: op::PING,
+        }
+        .write(&mut w);
         h.core.handle_frame(watcher.conn, w.freeze(), h.now);
         h.collect();
         let got_event = h.frames(watcher.conn).iter().any(|f| {
-            ReplyHeader::decode(f.clone()).map(|hd| hd.xid == xid::NOTIFICATION).unwrap_or(false)
+            ReplyHeader::decode(f.clone())
+                .map(|hd| hd.xid == xid::NOTIFICATION)
+                .unwrap_or(false)
         });
         if got_event && deleted_at.is_none() {
             deleted_at = Some(h.now.mono_ms);
         }
     }
     let elapsed = deleted_at.expect("ephemeral deleted") - touched_at;
-    assert!((1000..=1000 + TICK).contains(&elapsed), "deleted after {elapsed} ms");
-    assert!(h.closed.contains(&owner.conn), "the expired session's connection is closed");
+    assert!(
+        (1000..=1000 + TICK).contains(&elapsed),
+        "deleted after {elapsed} ms"
+    );
+    assert!(
+        h.closed.contains(&owner.conn),
+        "the expired session's connection is closed"
+    );
     assert!(h.core.tree().get("/e").is_none());
     assert!(!h.closed.contains(&watcher.conn));
 }
@@ -234,7 +325,10 @@ fn close_session_removes_ephemerals_then_closes() {
     assert_eq!(replies.last().expect("reply").0.err, 0);
     assert!(h.closed.contains(&c.conn));
     assert_eq!(h.core.tree().ephemeral_count(), 0);
-    assert!(!h.core.sessions().exists(crate::session::SessionId(c.session)));
+    assert!(!h
+        .core
+        .sessions()
+        .exists(crate::session::SessionId(c.session)));
 }
 
 #[test]
@@ -269,7 +363,9 @@ fn client_ahead_of_the_server_is_refused_without_a_reply() {
 fn unknown_opcode_is_unimplemented_then_closed_and_garbage_is_marshalling_error() {
     let mut h = Harness::new();
     let mut c = h.connect();
-    let replies = h.call(&mut c, op::GET_DATA, |w| w.extend_from_slice(&[0, 0, 0, 9, b'/']));
+    let replies = h.call(&mut c, op::GET_DATA, |w| {
+        w.extend_from_slice(&[0, 0, 0, 9, b'/'])
+    });
     assert_eq!(replies[0].0.err, ErrorCode::MarshallingError.code());
     assert!(!h.closed.contains(&c.conn));
     let replies = h.call(&mut c, 999, |_| {});
@@ -282,11 +378,36 @@ fn failed_multi_changes_nothing() {
     let mut h = Harness::new();
     let mut c = h.connect();
     let replies = h.call(&mut c, op::MULTI, |w| {
-        MultiHeader { op: op::CREATE, done: false, err: -1 }.write(w);
-        CreateRequest { path: "/m".into(), data: None, acl: Acl::open(), flags: 0 }.write(w);
-        MultiHeader { op: op::CHECK, done: false, err: -1 }.write(w);
-        CheckVersionRequest { path: "/x".into(), version: -1 }.write(w);
-        MultiHeader { op: -1, done: true, err: -1 }.write(w);
+        MultiHeader {
+            op: op::CREATE,
+            done: false,
+            err: -1,
+        }
+        .write(w);
+        CreateRequest {
+            path: "/m".into(),
+            data: None,
+            acl: Acl::open(),
+            flags: 0,
+        }
+        .write(w);
+        MultiHeader {
+            op: op::CHECK,
+            done: false,
+            err: -1,
+        }
+        .write(w);
+        CheckVersionRequest {
+            path: "/x".into(),
+            version: -1,
+        }
+        .write(w);
+        MultiHeader {
+            op: -1,
+            done: true,
+            err: -1,
+        }
+        .write(w);
     });
     assert_eq!(replies[0].0.err, 0);
     assert!(h.core.tree().get("/m").is_none());

@@ -3,6 +3,9 @@
 //!
 //! # What this module owns
 //!
+//! (`expiry_queue` holds ZooKeeper's bucket structure, `tracker` the session state,
+//! the id generator and the logical clock, `password` the `java.util.Random` port.)
+//!
 //! * Which sessions this server is *timing* (ZooKeeper's `sessionsById` plus its
 //!   `ExpiryQueue`): each one's deadline bucket, closing flag and owner.
 //! * The session id generator and the password derived from an id.
@@ -44,11 +47,12 @@
 //!   `tick_time_ms + stall_grace_ms` between two consecutive observations is a stall:
 //!   the first tick of it counts as ordinary time, the rest (`gap − tick_time_ms`) is
 //!   cut out of the logical clock.
-//! * [`SessionTracker::add_stall`] reports a stall the server measured itself (the
-//!   request path blocked while the timers still ran). Only the part not already
-//!   detected is cut out; the part lying before the previous observation, already
-//!   counted as progress, is withheld from the next progress instead, because the
-//!   logical clock never runs backwards.
+//! * [`SessionTracker::add_stall`] reports a stall the server measured itself (say, the
+//!   request path blocked while the timers still ran), as a window ending at `now_ms`.
+//!   Only what no earlier detected or reported window covered is cut out, so one
+//!   pause seen both ways counts once. The part lying before the previous
+//!   observation, already counted as progress, is withheld from the next progress
+//!   instead, because the logical clock never runs backwards.
 //! * Logical time never advances faster than the caller's clock, so a session is never
 //!   expired earlier than ZooKeeper would. Measured on the logical clock, the bounds
 //!   above still hold, except that a detected stall can add up to one tick, because

@@ -11,11 +11,14 @@ use std::sync::Arc;
 
 use oxkeeper_proto::Acl;
 
+/// One distinct list and the number of nodes holding it.
+type Entry = (Arc<[Acl]>, usize);
+
 #[derive(Debug, Default, Clone)]
 pub(crate) struct AclCache {
     /// Content hash → the distinct lists with that hash and their reference counts.
     /// `Acl` does not implement `Hash`, hence the explicit buckets.
-    buckets: HashMap<u64, Vec<(Arc<[Acl]>, usize)>>,
+    buckets: HashMap<u64, Vec<Entry>>,
     distinct: usize,
 }
 
@@ -49,7 +52,9 @@ impl AclCache {
     /// Drops one reference taken by [`AclCache::intern`].
     pub(crate) fn release(&mut self, acl: &Arc<[Acl]>) {
         let key = content_hash(acl);
-        let Some(bucket) = self.buckets.get_mut(&key) else { return };
+        let Some(bucket) = self.buckets.get_mut(&key) else {
+            return;
+        };
         if let Some(i) = bucket.iter().position(|(l, _)| Arc::ptr_eq(l, acl)) {
             bucket[i].1 -= 1;
             if bucket[i].1 == 0 {

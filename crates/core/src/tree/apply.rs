@@ -27,7 +27,11 @@ pub struct WatchTrigger {
 
 impl WatchTrigger {
     pub(super) fn new(path: &str, event_type: i32, acl: Arc<[Acl]>) -> Self {
-        WatchTrigger { path: path.to_owned(), event_type, acl }
+        WatchTrigger {
+            path: path.to_owned(),
+            event_type,
+            acl,
+        }
     }
 }
 
@@ -63,7 +67,9 @@ impl OpResult {
     /// create2/createContainer/createTTL `CreateResult(path, stat)`.
     pub fn to_multi_result(&self, op_type: i32) -> MultiResult {
         match self {
-            OpResult::Created { path, .. } if op_type == op::CREATE => MultiResult::Create(path.clone()),
+            OpResult::Created { path, .. } if op_type == op::CREATE => {
+                MultiResult::Create(path.clone())
+            }
             OpResult::Created { path, stat } => MultiResult::Create2(path.clone(), stat.clone()),
             OpResult::Deleted => MultiResult::Delete,
             OpResult::Stat(stat) => MultiResult::SetData(stat.clone()),
@@ -98,21 +104,42 @@ impl DataTree {
         let results = match txn {
             Txn::Multi(ops) => self.apply_multi(header, ops, &mut triggers),
             Txn::CloseSession(t) => {
-                self.kill_session(header.client_id, &t.paths_to_delete, header.zxid, &mut triggers);
+                self.kill_session(
+                    header.client_id,
+                    &t.paths_to_delete,
+                    header.zxid,
+                    &mut triggers,
+                );
                 vec![OpResult::Session]
             }
             Txn::CreateSession(_) => vec![OpResult::Session],
-            Txn::SetAcl(t) => vec![self.set_acl(&t.path, &t.acl, t.version).map_or_else(err, OpResult::Stat)],
+            Txn::SetAcl(t) => vec![self
+                .set_acl(&t.path, &t.acl, t.version)
+                .map_or_else(err, OpResult::Stat)],
             other => vec![self.apply_op(header, other, &mut triggers)],
         };
         if header.zxid > self.last_processed_zxid {
             self.last_processed_zxid = header.zxid;
         }
-        let err = results.iter().map(OpResult::err).find(|&e| e != 0).unwrap_or(0);
-        ApplyResult { zxid: header.zxid, err, results, triggers }
+        let err = results
+            .iter()
+            .map(OpResult::err)
+            .find(|&e| e != 0)
+            .unwrap_or(0);
+        ApplyResult {
+            zxid: header.zxid,
+            err,
+            results,
+            triggers,
+        }
     }
 
-    fn apply_multi(&mut self, header: &TxnHeader, ops: &[Txn], triggers: &mut Vec<WatchTrigger>) -> Vec<OpResult> {
+    fn apply_multi(
+        &mut self,
+        header: &TxnHeader,
+        ops: &[Txn],
+        triggers: &mut Vec<WatchTrigger>,
+    ) -> Vec<OpResult> {
         if ops.iter().any(|t| matches!(t, Txn::Error(_))) {
             let mut after_failure = false;
             return ops
@@ -129,7 +156,10 @@ impl DataTree {
         }
         let mut results = Vec::with_capacity(ops.len());
         for t in ops {
-            if matches!(t, Txn::SetAcl(_) | Txn::CreateSession(_) | Txn::CloseSession(_) | Txn::Multi(_)) {
+            if matches!(
+                t,
+                Txn::SetAcl(_) | Txn::CreateSession(_) | Txn::CloseSession(_) | Txn::Multi(_)
+            ) {
                 // ZooKeeper aborts the multi here ("Invalid type of op"), keeping what the
                 // earlier ops did; we do the same but say so in the results.
                 results.push(OpResult::Error(ErrorCode::MarshallingError.code()));
@@ -141,24 +171,60 @@ impl DataTree {
     }
 
     /// One create, delete, setData, check or error op (top level or inside a multi).
-    fn apply_op(&mut self, header: &TxnHeader, txn: &Txn, triggers: &mut Vec<WatchTrigger>) -> OpResult {
+    fn apply_op(
+        &mut self,
+        header: &TxnHeader,
+        txn: &Txn,
+        triggers: &mut Vec<WatchTrigger>,
+    ) -> OpResult {
         let (zxid, time) = (header.zxid, header.time);
         match txn {
-            Txn::Create(CreateTxn { path, data, acl, ephemeral, parent_cversion })
-            | Txn::Create2(CreateTxn { path, data, acl, ephemeral, parent_cversion }) => {
+            Txn::Create(CreateTxn {
+                path,
+                data,
+                acl,
+                ephemeral,
+                parent_cversion,
+            })
+            | Txn::Create2(CreateTxn {
+                path,
+                data,
+                acl,
+                ephemeral,
+                parent_cversion,
+            }) => {
                 let owner = if *ephemeral { header.client_id } else { 0 };
                 self.create(path, data, acl, owner, *parent_cversion, header, triggers)
             }
-            Txn::CreateContainer(CreateContainerTxn { path, data, acl, parent_cversion }) => {
-                self.create(path, data, acl, CONTAINER_EPHEMERAL_OWNER, *parent_cversion, header, triggers)
-            }
-            Txn::CreateTtl(CreateTtlTxn { path, data, acl, parent_cversion, ttl }) => match ttl_owner(*ttl) {
-                Some(owner) => self.create(path, data, acl, owner, *parent_cversion, header, triggers),
+            Txn::CreateContainer(CreateContainerTxn {
+                path,
+                data,
+                acl,
+                parent_cversion,
+            }) => self.create(
+                path,
+                data,
+                acl,
+                CONTAINER_EPHEMERAL_OWNER,
+                *parent_cversion,
+                header,
+                triggers,
+            ),
+            Txn::CreateTtl(CreateTtlTxn {
+                path,
+                data,
+                acl,
+                parent_cversion,
+                ttl,
+            }) => match ttl_owner(*ttl) {
+                Some(owner) => {
+                    self.create(path, data, acl, owner, *parent_cversion, header, triggers)
+                }
                 None => OpResult::Error(ErrorCode::BadArguments.code()),
             },
-            Txn::Delete(t) | Txn::DeleteContainer(t) => {
-                self.delete_node(&t.path, zxid, triggers).map_or_else(err, |()| OpResult::Deleted)
-            }
+            Txn::Delete(t) | Txn::DeleteContainer(t) => self
+                .delete_node(&t.path, zxid, triggers)
+                .map_or_else(err, |()| OpResult::Deleted),
             Txn::SetData(t) => self
                 .set_data(&t.path, t.data.clone(), t.version, zxid, time, triggers)
                 .map_or_else(err, OpResult::Stat),
@@ -188,8 +254,20 @@ impl DataTree {
         header: &TxnHeader,
         triggers: &mut Vec<WatchTrigger>,
     ) -> OpResult {
-        match self.create_node(path, data.clone(), acl, owner, parent_cversion, header.zxid, header.time, triggers) {
-            Ok(stat) => OpResult::Created { path: path.to_owned(), stat },
+        match self.create_node(
+            path,
+            data.clone(),
+            acl,
+            owner,
+            parent_cversion,
+            header.zxid,
+            header.time,
+            triggers,
+        ) {
+            Ok(stat) => OpResult::Created {
+                path: path.to_owned(),
+                stat,
+            },
             Err(ErrorCode::NodeExists) => {
                 if let Some(parent) = parent_of(path) {
                     if let Err(e) = self.set_cversion_pzxid(parent, parent_cversion, header.zxid) {

@@ -20,6 +20,8 @@ mod path;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod replay_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -85,9 +87,16 @@ impl DataTree {
             data_size: 0,
         };
         let open = t.acls.intern(&Acl::open());
-        t.insert_raw(ROOT, Node::new(Some(Bytes::new()), open, StatPersisted::default()));
+        t.insert_raw(
+            ROOT,
+            Node::new(Some(Bytes::new()), open, StatPersisted::default()),
+        );
         for p in [ZOOKEEPER, QUOTA, CONFIG] {
-            let acl = if p == CONFIG { Acl::read_only() } else { Acl::open() };
+            let acl = if p == CONFIG {
+                Acl::read_only()
+            } else {
+                Acl::open()
+            };
             let acl = t.acls.intern(&acl);
             let mut stat = StatPersisted::default();
             if p == CONFIG {
@@ -111,7 +120,9 @@ impl DataTree {
 
     /// Child names of `path`, sorted; empty if the node does not exist.
     pub fn children(&self, path: &str) -> Vec<String> {
-        self.nodes.get(path).map_or_else(Vec::new, |n| n.children().map(str::to_owned).collect())
+        self.nodes
+            .get(path)
+            .map_or_else(Vec::new, |n| n.children().map(str::to_owned).collect())
     }
 
     pub fn child_count(&self, path: &str) -> Option<usize> {
@@ -199,7 +210,9 @@ impl DataTree {
     pub fn visit_preorder(&self, mut f: impl FnMut(&str, &Node)) {
         let mut stack = vec![ROOT.to_owned()];
         while let Some(p) = stack.pop() {
-            let Some(n) = self.nodes.get(p.as_str()) else { continue };
+            let Some(n) = self.nodes.get(p.as_str()) else {
+                continue;
+            };
             f(&p, n);
             // Reversed so that the smallest name is popped first.
             stack.extend(n.children.iter().rev().map(|c| join(&p, c)));
@@ -218,7 +231,12 @@ impl DataTree {
     ) -> Result<(), ErrorCode> {
         let acl = self.acls.intern(acl);
         if let Some(old) = self.remove_raw(path) {
-            let node = Node { data, acl, stat, children: old.children };
+            let node = Node {
+                data,
+                acl,
+                stat,
+                children: old.children,
+            };
             self.insert_raw(path, node);
             return Ok(());
         }
@@ -313,8 +331,11 @@ impl DataTree {
         let Some(parent) = self.nodes.get_mut(parent_path) else {
             return Err(ErrorCode::NoNode);
         };
-        let new_cversion =
-            if parent_cversion == -1 { parent.stat.cversion.wrapping_add(1) } else { parent_cversion };
+        let new_cversion = if parent_cversion == -1 {
+            parent.stat.cversion.wrapping_add(1)
+        } else {
+            parent_cversion
+        };
         // Never lower: replay may meet a parent that already saw later creates.
         if new_cversion > parent.stat.cversion {
             parent.stat.cversion = new_cversion;
@@ -322,11 +343,19 @@ impl DataTree {
         }
         parent.children.insert(last_component(path).into());
         let parent_acl = Arc::clone(&parent.acl);
-        let node = Node::new(data, Arc::clone(&acl), StatPersisted::created(zxid, time, owner));
+        let node = Node::new(
+            data,
+            Arc::clone(&acl),
+            StatPersisted::created(zxid, time, owner),
+        );
         let stat = node.stat();
         self.insert_raw(path, node);
         triggers.push(WatchTrigger::new(path, event_type::NODE_CREATED, acl));
-        triggers.push(WatchTrigger::new(parent_path, event_type::NODE_CHILDREN_CHANGED, parent_acl));
+        triggers.push(WatchTrigger::new(
+            parent_path,
+            event_type::NODE_CHILDREN_CHANGED,
+            parent_acl,
+        ));
         Ok(stat)
     }
 
@@ -357,7 +386,11 @@ impl DataTree {
             return Err(ErrorCode::NoNode);
         };
         triggers.push(WatchTrigger::new(path, event_type::NODE_DELETED, node.acl));
-        triggers.push(WatchTrigger::new(parent_path, event_type::NODE_CHILDREN_CHANGED, parent_acl));
+        triggers.push(WatchTrigger::new(
+            parent_path,
+            event_type::NODE_CHILDREN_CHANGED,
+            parent_acl,
+        ));
         Ok(())
     }
 
@@ -420,9 +453,18 @@ impl DataTree {
 
     /// `DataTree.setCversionPzxid`: raise (never lower) a parent's counter, -1 meaning
     /// "current + 1".
-    fn set_cversion_pzxid(&mut self, path: &str, cversion: i32, zxid: i64) -> Result<(), ErrorCode> {
+    fn set_cversion_pzxid(
+        &mut self,
+        path: &str,
+        cversion: i32,
+        zxid: i64,
+    ) -> Result<(), ErrorCode> {
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
-        let cversion = if cversion == -1 { node.stat.cversion.wrapping_add(1) } else { cversion };
+        let cversion = if cversion == -1 {
+            node.stat.cversion.wrapping_add(1)
+        } else {
+            cversion
+        };
         if cversion > node.stat.cversion {
             node.stat.cversion = cversion;
             node.stat.pzxid = zxid;
@@ -443,8 +485,10 @@ impl DataTree {
         for p in paths {
             let _ = self.delete_node(p, zxid, triggers);
         }
-        let rest: Vec<Box<str>> =
-            self.ephemerals.get(&session).map_or_else(Vec::new, |s| s.iter().cloned().collect());
+        let rest: Vec<Box<str>> = self
+            .ephemerals
+            .get(&session)
+            .map_or_else(Vec::new, |s| s.iter().cloned().collect());
         for p in rest {
             let _ = self.delete_node(&p, zxid, triggers);
         }

@@ -110,7 +110,12 @@ pub struct Node {
 
 impl Node {
     pub(crate) fn new(data: Option<Bytes>, acl: Arc<[Acl]>, stat: StatPersisted) -> Self {
-        Node { data, acl, stat, children: BTreeSet::new() }
+        Node {
+            data,
+            acl,
+            stat,
+            children: BTreeSet::new(),
+        }
     }
 
     /// `None` for data stored as null (a -1 buffer), which must be returned as null.
@@ -244,6 +249,7 @@ impl Node {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -251,10 +257,19 @@ mod tests {
     fn owner_encodings() {
         assert_eq!(OwnerKind::of(0), OwnerKind::Persistent);
         assert_eq!(OwnerKind::of(0x1234), OwnerKind::Ephemeral(0x1234));
-        assert_eq!(OwnerKind::of(CONTAINER_EPHEMERAL_OWNER), OwnerKind::Container);
+        assert_eq!(
+            OwnerKind::of(CONTAINER_EPHEMERAL_OWNER),
+            OwnerKind::Container
+        );
         assert_eq!(ttl_owner(1), Some(0xFF00_0000_0000_0001_u64 as i64));
-        assert_eq!(OwnerKind::of(0xFF00_0000_0000_0001_u64 as i64), OwnerKind::Ttl(1));
-        assert_eq!(ttl_owner(MAX_TTL_MS).map(OwnerKind::of), Some(OwnerKind::Ttl(MAX_TTL_MS)));
+        assert_eq!(
+            OwnerKind::of(0xFF00_0000_0000_0001_u64 as i64),
+            OwnerKind::Ttl(1)
+        );
+        assert_eq!(
+            ttl_owner(MAX_TTL_MS).map(OwnerKind::of),
+            Some(OwnerKind::Ttl(MAX_TTL_MS))
+        );
         assert_eq!(ttl_owner(0), None);
         assert_eq!(ttl_owner(-5), None);
         assert_eq!(ttl_owner(MAX_TTL_MS + 1), None);
@@ -266,7 +281,11 @@ mod tests {
     #[test]
     fn client_stat_hides_markers_and_translates_cversion() {
         let acl: Arc<[Acl]> = Acl::open().into();
-        let mut n = Node::new(None, acl, StatPersisted::created(5, 7, CONTAINER_EPHEMERAL_OWNER));
+        let mut n = Node::new(
+            None,
+            acl,
+            StatPersisted::created(5, 7, CONTAINER_EPHEMERAL_OWNER),
+        );
         n.stat.cversion = 2;
         n.children.insert("x".into());
         let s = n.stat();
@@ -274,7 +293,10 @@ mod tests {
         assert_eq!(s.cversion, 3);
         assert_eq!(s.num_children, 1);
         assert_eq!(s.data_length, 0);
-        assert_eq!((s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime), (5, 5, 5, 7, 7));
+        assert_eq!(
+            (s.czxid, s.mzxid, s.pzxid, s.ctime, s.mtime),
+            (5, 5, 5, 7, 7)
+        );
         n.stat.ephemeral_owner = ttl_owner(10).unwrap();
         assert_eq!(n.stat().ephemeral_owner, 0);
         n.stat.ephemeral_owner = 99;

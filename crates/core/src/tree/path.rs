@@ -79,7 +79,19 @@ mod tests {
 
     #[test]
     fn valid_paths() {
-        for p in ["/", "/a", "/a/b", "/a/.b", "/a/...", "/a/b.", "/.a", "/ü", "/a b", "/\u{fe}", "/\u{f900}"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/.b",
+            "/a/...",
+            "/a/b.",
+            "/.a",
+            "/ü",
+            "/a b",
+            "/\u{fe}",
+            "/\u{f900}",
+        ] {
             assert_eq!(validate_path(p), Ok(()), "{p:?}");
         }
     }
@@ -87,14 +99,41 @@ mod tests {
     #[test]
     fn invalid_paths() {
         for p in [
-            "", "a", "a/b", "/a/", "//", "/a//b", "/.", "/..", "/a/.", "/a/..", "/a/./b", "/a/../b",
-            "/a\u{0}", "/\u{1}", "/\u{1f}", "/\u{7f}", "/\u{9f}", "/\u{d7ff}x\u{e000}", "/\u{f8ff}",
-            "/\u{fff0}", "/\u{ffff}", "/\u{10000}", "/😀",
+            "",
+            "a",
+            "a/b",
+            "/a/",
+            "//",
+            "/a//b",
+            "/.",
+            "/..",
+            "/a/.",
+            "/a/..",
+            "/a/./b",
+            "/a/../b",
+            "/a\u{0}",
+            "/\u{1}",
+            "/\u{1f}",
+            "/\u{7f}",
+            "/\u{9f}",
+            "/\u{d7ff}x\u{e000}",
+            "/\u{f8ff}",
+            "/\u{fff0}",
+            "/\u{ffff}",
+            "/\u{10000}",
+            "/😀",
         ] {
             assert_eq!(validate_path(p), Err(ErrorCode::BadArguments), "{p:?}");
         }
         // The boundaries just outside the ranges are fine.
-        for p in ["/\u{20}", "/\u{7e}", "/\u{a0}", "/\u{d7ff}", "/\u{f900}", "/\u{ffef}"] {
+        for p in [
+            "/\u{20}",
+            "/\u{7e}",
+            "/\u{a0}",
+            "/\u{d7ff}",
+            "/\u{f900}",
+            "/\u{ffef}",
+        ] {
             assert_eq!(validate_path(p), Ok(()), "{p:?}");
         }
     }

@@ -21,7 +21,10 @@ fn acls() -> [Vec<Acl>; 4] {
         Acl::open(),
         Acl::read_only(),
         vec![Acl::new(perms::ALL, "digest", "bob:x")],
-        vec![Acl::new(perms::READ, "ip", "10.0.0.1"), Acl::new(perms::ALL, "auth", "")],
+        vec![
+            Acl::new(perms::READ, "ip", "10.0.0.1"),
+            Acl::new(perms::ALL, "auth", ""),
+        ],
     ]
 }
 
@@ -38,21 +41,44 @@ struct MNode {
 type Model = BTreeMap<String, MNode>;
 
 fn fresh_model() -> Model {
-    let n = |aversion, acl| MNode { data: Some(vec![]), version: 0, aversion, cversion: 0, owner: 0, acl };
-    [("/", n(0, 0)), ("/zookeeper", n(0, 0)), ("/zookeeper/quota", n(0, 0)), ("/zookeeper/config", n(-1, 1))]
-        .into_iter()
-        .map(|(p, n)| (p.to_owned(), n))
-        .collect()
+    let n = |aversion, acl| MNode {
+        data: Some(vec![]),
+        version: 0,
+        aversion,
+        cversion: 0,
+        owner: 0,
+        acl,
+    };
+    [
+        ("/", n(0, 0)),
+        ("/zookeeper", n(0, 0)),
+        ("/zookeeper/quota", n(0, 0)),
+        ("/zookeeper/config", n(-1, 1)),
+    ]
+    .into_iter()
+    .map(|(p, n)| (p.to_owned(), n))
+    .collect()
 }
 
 #[derive(Debug, Clone)]
 enum Op {
     /// kind: 0 persistent, 1 ephemeral, 2 container, 3 TTL, 4 persistent sequential.
-    Create { parent: Index, name: u8, data: Option<Vec<u8>>, kind: u8, session: i64, acl: usize, create2: bool },
+    Create {
+        parent: Index,
+        name: u8,
+        data: Option<Vec<u8>>,
+        kind: u8,
+        session: i64,
+        acl: usize,
+        create2: bool,
+    },
     Delete(Index),
     SetData(Index, Option<Vec<u8>>),
     SetAcl(Index, usize),
-    Close { session: i64, listed: bool },
+    Close {
+        session: i64,
+        listed: bool,
+    },
     /// A replay-only failure: an op on a path that does not exist.
     Missing(u8),
     Multi(Vec<Op>),
@@ -90,7 +116,15 @@ fn error(code: ErrorCode) -> Txn {
 fn to_txn(op: &Op, m: &mut Model) -> (Txn, i64) {
     let pick = |i: &Index, m: &Model| m.keys().nth(i.index(m.len())).cloned().unwrap();
     match op {
-        Op::Create { parent, name, data, kind, session, acl, create2 } => {
+        Op::Create {
+            parent,
+            name,
+            data,
+            kind,
+            session,
+            acl,
+            create2,
+        } => {
             let parent = pick(parent, m);
             let pn = m[&parent].clone();
             if pn.owner > 0 {
@@ -110,18 +144,52 @@ fn to_txn(op: &Op, m: &mut Model) -> (Txn, i64) {
             m.get_mut(&parent).unwrap().cversion = pcv;
             let (d, a) = (data.clone().map(Bytes::from), acls()[*acl].clone());
             let (txn, owner) = match kind {
-                2 => (Txn::CreateContainer(CreateContainerTxn { path: path.clone(), data: d, acl: a, parent_cversion: pcv }), i64::MIN),
+                2 => (
+                    Txn::CreateContainer(CreateContainerTxn {
+                        path: path.clone(),
+                        data: d,
+                        acl: a,
+                        parent_cversion: pcv,
+                    }),
+                    i64::MIN,
+                ),
                 3 => (
-                    Txn::CreateTtl(CreateTtlTxn { path: path.clone(), data: d, acl: a, parent_cversion: pcv, ttl: 1000 }),
+                    Txn::CreateTtl(CreateTtlTxn {
+                        path: path.clone(),
+                        data: d,
+                        acl: a,
+                        parent_cversion: pcv,
+                        ttl: 1000,
+                    }),
                     ttl_owner(1000).unwrap(),
                 ),
                 _ => {
-                    let c = CreateTxn { path: path.clone(), data: d, acl: a, ephemeral: *kind == 1, parent_cversion: pcv };
+                    let c = CreateTxn {
+                        path: path.clone(),
+                        data: d,
+                        acl: a,
+                        ephemeral: *kind == 1,
+                        parent_cversion: pcv,
+                    };
                     let owner = if *kind == 1 { *session } else { 0 };
-                    (if *create2 { Txn::Create2(c) } else { Txn::Create(c) }, owner)
+                    (
+                        if *create2 {
+                            Txn::Create2(c)
+                        } else {
+                            Txn::Create(c)
+                        },
+                        owner,
+                    )
                 }
             };
-            let node = MNode { data: data.clone(), version: 0, aversion: 0, cversion: 0, owner, acl: *acl };
+            let node = MNode {
+                data: data.clone(),
+                version: 0,
+                aversion: 0,
+                cversion: 0,
+                owner,
+                acl: *acl,
+            };
             m.insert(path, node);
             (txn, *session)
         }
@@ -135,36 +203,72 @@ fn to_txn(op: &Op, m: &mut Model) -> (Txn, i64) {
             }
             let n = m.remove(&path).unwrap();
             let d = DeleteTxn { path };
-            (if n.owner == i64::MIN { Txn::DeleteContainer(d) } else { Txn::Delete(d) }, 0)
+            (
+                if n.owner == i64::MIN {
+                    Txn::DeleteContainer(d)
+                } else {
+                    Txn::Delete(d)
+                },
+                0,
+            )
         }
         Op::SetData(i, data) => {
             let path = pick(i, m);
             let n = m.get_mut(&path).unwrap();
             n.version += 1;
             n.data = data.clone();
-            (Txn::SetData(SetDataTxn { path, data: data.clone().map(Bytes::from), version: n.version }), 0)
+            (
+                Txn::SetData(SetDataTxn {
+                    path,
+                    data: data.clone().map(Bytes::from),
+                    version: n.version,
+                }),
+                0,
+            )
         }
         Op::SetAcl(i, acl) => {
             let path = pick(i, m);
             let n = m.get_mut(&path).unwrap();
             n.aversion += 1;
             n.acl = *acl;
-            (Txn::SetAcl(SetAclTxn { path, acl: acls()[*acl].clone(), version: n.aversion }), 0)
+            (
+                Txn::SetAcl(SetAclTxn {
+                    path,
+                    acl: acls()[*acl].clone(),
+                    version: n.aversion,
+                }),
+                0,
+            )
         }
         Op::Close { session, listed } => {
-            let owned: Vec<String> = m.iter().filter(|(_, n)| n.owner == *session).map(|(p, _)| p.clone()).collect();
+            let owned: Vec<String> = m
+                .iter()
+                .filter(|(_, n)| n.owner == *session)
+                .map(|(p, _)| p.clone())
+                .collect();
             for p in &owned {
                 m.remove(p);
             }
             let paths_to_delete = if *listed { owned } else { vec![] };
-            (Txn::CloseSession(CloseSessionTxn { paths_to_delete }), *session)
+            (
+                Txn::CloseSession(CloseSessionTxn { paths_to_delete }),
+                *session,
+            )
         }
         Op::Missing(k) => {
             let path = "/missing/x".to_owned();
             let txn = match k {
                 0 => Txn::Delete(DeleteTxn { path }),
-                1 => Txn::SetData(SetDataTxn { path, data: None, version: 3 }),
-                _ => Txn::SetAcl(SetAclTxn { path, acl: Acl::open(), version: 3 }),
+                1 => Txn::SetData(SetDataTxn {
+                    path,
+                    data: None,
+                    version: 3,
+                }),
+                _ => Txn::SetAcl(SetAclTxn {
+                    path,
+                    acl: Acl::open(),
+                    version: 3,
+                }),
             };
             (txn, 0)
         }
@@ -197,16 +301,25 @@ fn assert_matches_model(t: &DataTree, m: &Model) {
     for (p, n) in m {
         let node = t.get(p).unwrap_or_else(|| panic!("{p} missing"));
         assert_eq!(node.data().as_deref(), n.data.as_deref(), "{p}");
-        assert_eq!((node.version(), node.aversion(), node.cversion()), (n.version, n.aversion, n.cversion), "{p}");
+        assert_eq!(
+            (node.version(), node.aversion(), node.cversion()),
+            (n.version, n.aversion, n.cversion),
+            "{p}"
+        );
         assert_eq!(node.ephemeral_owner(), n.owner, "{p}");
         assert_eq!(node.acl(), &acls()[n.acl][..], "{p}");
-        let kids: Vec<String> = m.keys().filter(|k| parent_of(k) == Some(p.as_str())).map(|k| last_component(k).to_owned()).collect();
+        let kids: Vec<String> = m
+            .keys()
+            .filter(|k| parent_of(k) == Some(p.as_str()))
+            .map(|k| last_component(k).to_owned())
+            .collect();
         assert_eq!(t.children(p), kids, "{p}");
     }
 }
 
 fn assert_invariants(t: &DataTree) {
-    let (mut size, mut eph, mut cont, mut ttl, mut lists) = (0, BTreeMap::new(), vec![], vec![], vec![]);
+    let (mut size, mut eph, mut cont, mut ttl, mut lists) =
+        (0, BTreeMap::new(), vec![], vec![], vec![]);
     t.visit_preorder(|p, n| {
         size += java_len(p) + n.data_len() as i64;
         match n.owner_kind() {
@@ -223,7 +336,12 @@ fn assert_invariants(t: &DataTree) {
     for v in eph.values_mut() {
         v.sort();
     }
-    assert_eq!(t.ephemeral_sessions().map(|s| (s, t.ephemerals(s))).collect::<BTreeMap<_, _>>(), eph);
+    assert_eq!(
+        t.ephemeral_sessions()
+            .map(|s| (s, t.ephemerals(s)))
+            .collect::<BTreeMap<_, _>>(),
+        eph
+    );
     cont.sort();
     ttl.sort();
     assert_eq!(t.containers().map(str::to_owned).collect::<Vec<_>>(), cont);
@@ -231,7 +349,11 @@ fn assert_invariants(t: &DataTree) {
     assert_eq!(t.acl_cache_size(), lists.len());
     assert_eq!(t.acl_lists().map(|(_, c)| c).sum::<usize>(), t.node_count());
     assert_eq!(t.count_descendants("/"), t.node_count() - 1);
-    let per_child: usize = t.children("/").iter().map(|c| t.count_descendants(&join("/", c)) + 1).sum();
+    let per_child: usize = t
+        .children("/")
+        .iter()
+        .map(|c| t.count_descendants(&join("/", c)) + 1)
+        .sum();
     assert_eq!(per_child, t.node_count() - 1);
 }
 

@@ -2,16 +2,22 @@
 
 use super::*;
 use bytes::Bytes;
-use oxkeeper_proto::codes::{event_type as ev, op};
+use oxkeeper_proto::codes::event_type as ev;
 use oxkeeper_proto::perms;
 use oxkeeper_proto::txn::*;
-use oxkeeper_proto::{Acl, MultiResult, Txn, TxnHeader};
+use oxkeeper_proto::{Acl, Txn, TxnHeader};
 
 pub(super) const S1: i64 = 0x100;
-const S2: i64 = 0x200;
+pub(super) const S2: i64 = 0x200;
 
 pub(super) fn hdr(zxid: i64, client: i64, txn: &Txn) -> TxnHeader {
-    TxnHeader { client_id: client, cxid: 1, zxid, time: 1_000 + zxid, txn_type: txn.txn_type() }
+    TxnHeader {
+        client_id: client,
+        cxid: 1,
+        zxid,
+        time: 1_000 + zxid,
+        txn_type: txn.txn_type(),
+    }
 }
 
 pub(super) fn run(t: &mut DataTree, zxid: i64, client: i64, txn: Txn) -> ApplyResult {
@@ -28,16 +34,23 @@ pub(super) fn create(path: &str, data: &[u8], ephemeral: bool, parent_cversion: 
     })
 }
 
-fn delete(path: &str) -> Txn {
+pub(super) fn delete(path: &str) -> Txn {
     Txn::Delete(DeleteTxn { path: path.into() })
 }
 
-fn set_data(path: &str, data: &[u8], version: i32) -> Txn {
-    Txn::SetData(SetDataTxn { path: path.into(), data: Some(Bytes::copy_from_slice(data)), version })
+pub(super) fn set_data(path: &str, data: &[u8], version: i32) -> Txn {
+    Txn::SetData(SetDataTxn {
+        path: path.into(),
+        data: Some(Bytes::copy_from_slice(data)),
+        version,
+    })
 }
 
-fn trig(r: &ApplyResult) -> Vec<(&str, i32)> {
-    r.triggers.iter().map(|t| (t.path.as_str(), t.event_type)).collect()
+pub(super) fn trig(r: &ApplyResult) -> Vec<(&str, i32)> {
+    r.triggers
+        .iter()
+        .map(|t| (t.path.as_str(), t.event_type))
+        .collect()
 }
 
 /// Everything observable about a tree, for equality checks.
@@ -48,7 +61,9 @@ pub(super) fn dump(t: &DataTree) -> Vec<String> {
         t.node_count(),
         t.approximate_data_size(),
         t.acl_cache_size(),
-        t.ephemeral_sessions().map(|s| (s, t.ephemerals(s))).collect::<Vec<_>>(),
+        t.ephemeral_sessions()
+            .map(|s| (s, t.ephemerals(s)))
+            .collect::<Vec<_>>(),
         t.containers().collect::<Vec<_>>(),
         t.ttl_nodes().collect::<Vec<_>>(),
     )];
@@ -70,7 +85,16 @@ fn reserved_nodes() {
     assert_eq!(t.children("/"), vec!["zookeeper"]);
     assert_eq!(t.children("/zookeeper"), vec!["config", "quota"]);
     let root = t.get("/").unwrap().stat();
-    assert_eq!((root.cversion, root.num_children, root.czxid, root.pzxid, root.aversion), (-1, 1, 0, 0, 0));
+    assert_eq!(
+        (
+            root.cversion,
+            root.num_children,
+            root.czxid,
+            root.pzxid,
+            root.aversion
+        ),
+        (-1, 1, 0, 0, 0)
+    );
     assert_eq!(t.get("/zookeeper").unwrap().stat().cversion, -2);
     assert_eq!(t.get("/zookeeper/quota").unwrap().stat().cversion, 0);
     let config = t.get("/zookeeper/config").unwrap();
@@ -99,15 +123,34 @@ fn create_sets_stat_parent_and_triggers() {
     let mut t = DataTree::new();
     let r = run(&mut t, 5, S1, create("/a", b"hi", false, 1));
     assert_eq!(r.err, 0);
-    let OpResult::Created { path, stat } = &r.results[0] else { panic!("{r:?}") };
+    let OpResult::Created { path, stat } = &r.results[0] else {
+        panic!("{r:?}")
+    };
     assert_eq!(path, "/a");
-    assert_eq!((stat.czxid, stat.mzxid, stat.pzxid, stat.ctime, stat.mtime), (5, 5, 5, 1005, 1005));
-    assert_eq!((stat.version, stat.cversion, stat.aversion, stat.ephemeral_owner), (0, 0, 0, 0));
+    assert_eq!(
+        (stat.czxid, stat.mzxid, stat.pzxid, stat.ctime, stat.mtime),
+        (5, 5, 5, 1005, 1005)
+    );
+    assert_eq!(
+        (
+            stat.version,
+            stat.cversion,
+            stat.aversion,
+            stat.ephemeral_owner
+        ),
+        (0, 0, 0, 0)
+    );
     assert_eq!((stat.data_length, stat.num_children), (2, 0));
-    assert_eq!(trig(&r), vec![("/a", ev::NODE_CREATED), ("/", ev::NODE_CHILDREN_CHANGED)]);
+    assert_eq!(
+        trig(&r),
+        vec![("/a", ev::NODE_CREATED), ("/", ev::NODE_CHILDREN_CHANGED)]
+    );
     assert_eq!(&*r.triggers[1].acl, &Acl::open()[..]);
     let root = t.get("/").unwrap();
-    assert_eq!((root.cversion(), root.pzxid(), root.stat().cversion), (1, 5, 0));
+    assert_eq!(
+        (root.cversion(), root.pzxid(), root.stat().cversion),
+        (1, 5, 0)
+    );
     assert_eq!(t.last_processed_zxid(), 5);
     assert_eq!(t.approximate_data_size(), 44 + 2 + 2);
     // parentCVersion -1 means "current + 1" (pre-3.4 logs).
@@ -127,9 +170,23 @@ fn cversion_formula_counts_creates_and_deletes() {
     run(&mut t, 3, S1, create("/a/y", b"", false, 2));
     let r = run(&mut t, 4, S1, delete("/a/x"));
     assert_eq!(r.results, vec![OpResult::Deleted]);
-    assert_eq!(trig(&r), vec![("/a/x", ev::NODE_DELETED), ("/a", ev::NODE_CHILDREN_CHANGED)]);
+    assert_eq!(
+        trig(&r),
+        vec![
+            ("/a/x", ev::NODE_DELETED),
+            ("/a", ev::NODE_CHILDREN_CHANGED)
+        ]
+    );
     let a = t.get("/a").unwrap();
-    assert_eq!((a.cversion(), a.pzxid(), a.stat().cversion, a.stat().num_children), (2, 4, 3, 1));
+    assert_eq!(
+        (
+            a.cversion(),
+            a.pzxid(),
+            a.stat().cversion,
+            a.stat().num_children
+        ),
+        (2, 4, 3, 1)
+    );
     assert_eq!(t.children("/a"), vec!["y"]);
 }
 
@@ -151,7 +208,9 @@ fn null_and_empty_data_are_distinct() {
 fn ephemeral_container_and_ttl_owners() {
     let mut t = DataTree::new();
     let r = run(&mut t, 1, S1, create("/e", b"", true, 1));
-    let OpResult::Created { stat, .. } = &r.results[0] else { panic!() };
+    let OpResult::Created { stat, .. } = &r.results[0] else {
+        panic!()
+    };
     assert_eq!(stat.ephemeral_owner, S1);
     let c = Txn::CreateContainer(CreateContainerTxn {
         path: "/c".into(),
@@ -168,7 +227,9 @@ fn ephemeral_container_and_ttl_owners() {
         ttl: 500,
     });
     let r = run(&mut t, 3, S1, ttl);
-    let OpResult::Created { stat, .. } = &r.results[0] else { panic!() };
+    let OpResult::Created { stat, .. } = &r.results[0] else {
+        panic!()
+    };
     assert_eq!(stat.ephemeral_owner, 0);
     let e2 = Txn::Create2(CreateTxn {
         path: "/e2".into(),
@@ -182,7 +243,10 @@ fn ephemeral_container_and_ttl_owners() {
     assert!(t.get("/e").unwrap().is_ephemeral());
     assert_eq!(t.get("/e2").unwrap().ephemeral_session(), Some(S2));
     assert!(t.get("/c").unwrap().is_container());
-    assert_eq!(t.get("/c").unwrap().ephemeral_owner(), CONTAINER_EPHEMERAL_OWNER);
+    assert_eq!(
+        t.get("/c").unwrap().ephemeral_owner(),
+        CONTAINER_EPHEMERAL_OWNER
+    );
     assert_eq!(t.get("/c").unwrap().stat().ephemeral_owner, 0);
     assert_eq!(t.get("/t").unwrap().ttl(), Some(500));
     assert!(t.get("/t").unwrap().is_ttl() && !t.get("/t").unwrap().is_ephemeral());
@@ -203,7 +267,11 @@ fn ephemeral_container_and_ttl_owners() {
     assert_eq!(run(&mut t, 5, S1, bad).err, ErrorCode::BadArguments.code());
 
     for (z, p) in [(6, "/e"), (7, "/c"), (8, "/t"), (9, "/e2")] {
-        let del = if p == "/c" { Txn::DeleteContainer(DeleteTxn { path: p.into() }) } else { delete(p) };
+        let del = if p == "/c" {
+            Txn::DeleteContainer(DeleteTxn { path: p.into() })
+        } else {
+            delete(p)
+        };
         assert_eq!(run(&mut t, z, S1, del).err, 0);
     }
     assert_eq!(t.ephemeral_sessions().count(), 0);
@@ -219,7 +287,10 @@ fn delete_missing_raises_parent_pzxid_only_upwards() {
     assert_eq!(t.get("/a").unwrap().pzxid(), 20);
     run(&mut t, 15, S1, delete("/a/gone"));
     assert_eq!(t.get("/a").unwrap().pzxid(), 20);
-    assert_eq!(run(&mut t, 21, S1, delete("/nope/x")).err, ErrorCode::NoNode.code());
+    assert_eq!(
+        run(&mut t, 21, S1, delete("/nope/x")).err,
+        ErrorCode::NoNode.code()
+    );
     // A stale zxid never lowers last_processed_zxid either.
     assert_eq!(t.last_processed_zxid(), 21);
 }
@@ -229,8 +300,19 @@ fn set_data_and_set_acl() {
     let mut t = DataTree::new();
     run(&mut t, 1, S1, create("/a", b"xy", false, 1));
     let r = run(&mut t, 2, S1, set_data("/a", b"hello", 1));
-    let OpResult::Stat(stat) = &r.results[0] else { panic!() };
-    assert_eq!((stat.version, stat.mzxid, stat.mtime, stat.czxid, stat.data_length), (1, 2, 1002, 1, 5));
+    let OpResult::Stat(stat) = &r.results[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            stat.version,
+            stat.mzxid,
+            stat.mtime,
+            stat.czxid,
+            stat.data_length
+        ),
+        (1, 2, 1002, 1, 5)
+    );
     assert_eq!(trig(&r), vec![("/a", ev::NODE_DATA_CHANGED)]);
     assert_eq!(t.get("/a").unwrap().data().as_deref(), Some(&b"hello"[..]));
     assert_eq!(t.approximate_data_size(), 44 + 2 + 5);
@@ -238,15 +320,44 @@ fn set_data_and_set_acl() {
     assert_eq!((r.err, r.triggers.len()), (ErrorCode::NoNode.code(), 0));
 
     let digest = vec![Acl::new(perms::ALL, "digest", "bob:hash")];
-    let r = run(&mut t, 4, S1, Txn::SetAcl(SetAclTxn { path: "/a".into(), acl: digest.clone(), version: 1 }));
-    let OpResult::Stat(stat) = &r.results[0] else { panic!() };
+    let r = run(
+        &mut t,
+        4,
+        S1,
+        Txn::SetAcl(SetAclTxn {
+            path: "/a".into(),
+            acl: digest.clone(),
+            version: 1,
+        }),
+    );
+    let OpResult::Stat(stat) = &r.results[0] else {
+        panic!()
+    };
     assert_eq!((stat.aversion, stat.version), (1, 1));
     assert!(r.triggers.is_empty());
     assert_eq!(t.get("/a").unwrap().acl(), &digest[..]);
     assert_eq!(t.acl_cache_size(), 3);
-    run(&mut t, 5, S1, Txn::SetAcl(SetAclTxn { path: "/a".into(), acl: Acl::open(), version: 2 }));
+    run(
+        &mut t,
+        5,
+        S1,
+        Txn::SetAcl(SetAclTxn {
+            path: "/a".into(),
+            acl: Acl::open(),
+            version: 2,
+        }),
+    );
     assert_eq!(t.acl_cache_size(), 2);
-    let r = run(&mut t, 6, S1, Txn::SetAcl(SetAclTxn { path: "/b".into(), acl: Acl::open(), version: 2 }));
+    let r = run(
+        &mut t,
+        6,
+        S1,
+        Txn::SetAcl(SetAclTxn {
+            path: "/b".into(),
+            acl: Acl::open(),
+            version: 2,
+        }),
+    );
     assert_eq!(r.err, ErrorCode::NoNode.code());
 }
 
@@ -254,11 +365,37 @@ fn set_data_and_set_acl() {
 fn check_session_and_error_txns() {
     let mut t = DataTree::new();
     let before = dump(&t);
-    let r = run(&mut t, 1, S1, Txn::CreateSession(CreateSessionTxn { timeout_ms: 30_000 }));
-    assert_eq!((r.results.clone(), r.err, r.zxid), (vec![OpResult::Session], 0, 1));
-    let r = run(&mut t, 2, S1, Txn::Error(ErrorTxn { err: ErrorCode::BadVersion.code() }));
-    assert_eq!((r.results.clone(), r.err), (vec![OpResult::Error(-103)], -103));
-    let r = run(&mut t, 3, S1, Txn::Check(CheckVersionTxn { path: "/zookeeper".into(), version: 0 }));
+    let r = run(
+        &mut t,
+        1,
+        S1,
+        Txn::CreateSession(CreateSessionTxn { timeout_ms: 30_000 }),
+    );
+    assert_eq!(
+        (r.results.clone(), r.err, r.zxid),
+        (vec![OpResult::Session], 0, 1)
+    );
+    let r = run(
+        &mut t,
+        2,
+        S1,
+        Txn::Error(ErrorTxn {
+            err: ErrorCode::BadVersion.code(),
+        }),
+    );
+    assert_eq!(
+        (r.results.clone(), r.err),
+        (vec![OpResult::Error(-103)], -103)
+    );
+    let r = run(
+        &mut t,
+        3,
+        S1,
+        Txn::Check(CheckVersionTxn {
+            path: "/zookeeper".into(),
+            version: 0,
+        }),
+    );
     assert_eq!(r.results, vec![OpResult::Checked]);
     assert_eq!(t.last_processed_zxid(), 3);
     assert_eq!(dump(&t)[1..], before[1..]);
@@ -270,7 +407,9 @@ fn close_session_deletes_listed_then_owned() {
     run(&mut t, 1, S1, create("/e1", b"", true, 1));
     run(&mut t, 2, S1, create("/e2", b"", true, 2));
     run(&mut t, 3, S2, create("/other", b"", true, 3));
-    let close = Txn::CloseSession(CloseSessionTxn { paths_to_delete: vec!["/e2".into(), "/missing".into()] });
+    let close = Txn::CloseSession(CloseSessionTxn {
+        paths_to_delete: vec!["/e2".into(), "/missing".into()],
+    });
     let r = run(&mut t, 4, S1, close);
     assert_eq!((r.err, r.results.clone()), (0, vec![OpResult::Session]));
     assert_eq!(
@@ -288,141 +427,4 @@ fn close_session_deletes_listed_then_owned() {
     let r = run(&mut t, 5, S2, Txn::CloseSession(CloseSessionTxn::default()));
     assert_eq!(trig(&r)[0], ("/other", ev::NODE_DELETED));
     assert_eq!(t.ephemeral_count(), 0);
-}
-
-#[test]
-fn multi_applies_all_with_one_zxid() {
-    let mut t = DataTree::new();
-    let m = Txn::Multi(vec![
-        create("/m", b"", false, 1),
-        Txn::Create2(CreateTxn { path: "/m/c".into(), data: None, acl: Acl::open(), ephemeral: false, parent_cversion: 1 }),
-        set_data("/m", b"v", 1),
-        Txn::Check(CheckVersionTxn { path: "/m".into(), version: 1 }),
-        delete("/m/c"),
-    ]);
-    let r = run(&mut t, 9, S1, m);
-    assert_eq!(r.err, 0);
-    assert_eq!(r.results.len(), 5);
-    assert_eq!(r.results[0].to_multi_result(op::CREATE), MultiResult::Create("/m".into()));
-    assert!(matches!(r.results[1].to_multi_result(op::CREATE2), MultiResult::Create2(p, s) if p == "/m/c" && s.czxid == 9));
-    assert!(matches!(&r.results[2], OpResult::Stat(s) if s.version == 1 && s.mzxid == 9));
-    assert_eq!(r.results[3].to_multi_result(op::CHECK), MultiResult::Check);
-    assert_eq!(r.results[4].to_multi_result(op::DELETE), MultiResult::Delete);
-    assert_eq!(
-        trig(&r),
-        vec![
-            ("/m", ev::NODE_CREATED),
-            ("/", ev::NODE_CHILDREN_CHANGED),
-            ("/m/c", ev::NODE_CREATED),
-            ("/m", ev::NODE_CHILDREN_CHANGED),
-            ("/m", ev::NODE_DATA_CHANGED),
-            ("/m/c", ev::NODE_DELETED),
-            ("/m", ev::NODE_CHILDREN_CHANGED),
-        ]
-    );
-    let m = t.get("/m").unwrap();
-    assert_eq!((m.czxid(), m.mzxid(), m.pzxid(), m.stat().cversion), (9, 9, 9, 2));
-    assert_eq!(t.last_processed_zxid(), 9);
-}
-
-#[test]
-fn failed_multi_applies_nothing() {
-    let mut t = DataTree::new();
-    let before = dump(&t);
-    let m = Txn::Multi(vec![
-        create("/m", b"", false, 1),
-        Txn::Error(ErrorTxn { err: ErrorCode::NoNode.code() }),
-        Txn::Error(ErrorTxn { err: ErrorCode::RuntimeInconsistency.code() }),
-        set_data("/zookeeper", b"x", 1),
-    ]);
-    let r = run(&mut t, 3, S1, m);
-    assert_eq!(r.err, ErrorCode::NoNode.code());
-    assert_eq!(r.results, vec![OpResult::Error(0), OpResult::Error(-101), OpResult::Error(-2), OpResult::Error(-2)]);
-    assert!(r.triggers.is_empty());
-    assert_eq!(t.last_processed_zxid(), 3);
-    assert_eq!(dump(&t)[1..], before[1..]);
-}
-
-#[test]
-fn replaying_a_txn_twice_gives_the_same_tree() {
-    let txns = [
-        create("/a", b"1", false, 1),
-        create("/a/b", b"2", true, 1),
-        set_data("/a", b"3", 1),
-        Txn::SetAcl(SetAclTxn { path: "/a".into(), acl: Acl::read_only(), version: 1 }),
-        delete("/a/b"),
-        Txn::CloseSession(CloseSessionTxn { paths_to_delete: vec!["/a/b".into()] }),
-        Txn::Multi(vec![create("/m", b"", false, 2), set_data("/m", b"x", 1)]),
-    ];
-    let mut t = DataTree::new();
-    for (i, txn) in txns.into_iter().enumerate() {
-        let z = i as i64 + 1;
-        let first = run(&mut t, z, S1, txn.clone());
-        let once = dump(&t);
-        let again = run(&mut t, z, S1, txn);
-        assert_eq!(dump(&t), once, "txn {z}");
-        assert!(again.results.len() == first.results.len());
-    }
-    assert_eq!(run(&mut t, 8, S1, create("/a", b"", false, 1)).err, ErrorCode::NodeExists.code());
-}
-
-#[test]
-fn create_over_existing_node_raises_parent_and_replaces_acl() {
-    // ZOOKEEPER-3145's window: the fuzzy snapshot already holds /e re-created by S2.
-    let mut t = DataTree::new();
-    run(&mut t, 1, S2, create("/e", b"", true, 7));
-    let acl = vec![Acl::new(perms::READ | perms::WRITE, "world", "anyone")];
-    let txn = Txn::Create(CreateTxn { path: "/e".into(), data: None, acl: acl.clone(), ephemeral: true, parent_cversion: 9 });
-    let r = run(&mut t, 5, S1, txn);
-    assert_eq!(r.err, ErrorCode::NodeExists.code());
-    assert!(r.triggers.is_empty());
-    let root = t.get("/").unwrap();
-    assert_eq!((root.cversion(), root.pzxid()), (9, 5));
-    let e = t.get("/e").unwrap();
-    assert_eq!((e.acl(), e.ephemeral_session()), (&acl[..], Some(S2)));
-    assert_eq!(t.acl_cache_size(), 3);
-    // A smaller parentCVersion leaves the parent alone.
-    run(&mut t, 6, S1, create("/e", b"", false, 3));
-    assert_eq!(t.get("/").unwrap().cversion(), 9);
-    assert_eq!(t.get("/").unwrap().pzxid(), 5);
-    // So does a smaller parentCVersion on a successful create, which still links the child.
-    run(&mut t, 7, S1, create("/f", b"", false, 2));
-    let root = t.get("/").unwrap();
-    assert_eq!((root.cversion(), root.pzxid(), root.child_count()), (9, 5, 3));
-}
-
-#[test]
-fn delete_of_non_empty_node_during_replay_removes_the_subtree() {
-    let mut t = DataTree::new();
-    run(&mut t, 1, S1, create("/d", b"", false, 1));
-    run(&mut t, 2, S1, create("/d/c", b"", true, 1));
-    let r = run(&mut t, 3, S1, delete("/d"));
-    assert_eq!(r.err, 0);
-    assert_eq!(
-        trig(&r),
-        vec![("/d/c", ev::NODE_DELETED), ("/d", ev::NODE_DELETED), ("/", ev::NODE_CHILDREN_CHANGED)]
-    );
-    assert_eq!((t.node_count(), t.ephemeral_count(), t.approximate_data_size()), (4, 0, 44));
-}
-
-#[test]
-fn counts_preorder_and_load_node() {
-    let mut t = DataTree::new();
-    for (z, p) in [(1, "/a"), (2, "/a/b"), (3, "/a/b/c"), (4, "/a/d")] {
-        run(&mut t, z, S1, create(p, b"", false, -1));
-    }
-    assert_eq!(t.count_descendants("/a"), 3);
-    assert_eq!(t.count_descendants("/"), 7);
-    assert_eq!(t.child_count("/a"), Some(2));
-    let mut order = Vec::new();
-    t.visit_preorder(|p, _| order.push(p.to_owned()));
-    assert_eq!(order, ["/", "/a", "/a/b", "/a/b/c", "/a/d", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
-
-    // Rebuilding from the pre-order walk reproduces the tree.
-    let mut copy = DataTree::new();
-    t.visit_preorder(|p, n| copy.load_node(p, n.data().clone(), n.acl(), *n.persisted()).unwrap());
-    copy.set_last_processed_zxid(t.last_processed_zxid());
-    assert_eq!(dump(&copy), dump(&t));
-    assert_eq!(copy.load_node("/x/y", None, &Acl::open(), StatPersisted::default()), Err(ErrorCode::NoNode));
-    assert_eq!(copy.acl_cache_size(), 2);
 }

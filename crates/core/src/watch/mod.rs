@@ -63,7 +63,12 @@ impl Table {
             Some((k, _)) => Arc::clone(k),
             None => path.into(),
         };
-        let modes = self.by_path.entry(Arc::clone(&key)).or_default().entry(conn).or_insert(0);
+        let modes = self
+            .by_path
+            .entry(Arc::clone(&key))
+            .or_default()
+            .entry(conn)
+            .or_insert(0);
         if *modes == 0 {
             self.pairs += 1;
             self.by_conn.entry(conn).or_default().insert(key);
@@ -75,13 +80,21 @@ impl Table {
     }
 
     fn modes(&self, conn: ConnId, path: &str) -> Modes {
-        self.by_path.get(path).and_then(|m| m.get(&conn)).copied().unwrap_or(0)
+        self.by_path
+            .get(path)
+            .and_then(|m| m.get(&conn))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Clears `mode` (all modes for `None`) of one registration; true if any was set.
     fn remove(&mut self, conn: ConnId, path: &str, mode: Option<Modes>) -> bool {
-        let Some(conns) = self.by_path.get_mut(path) else { return false };
-        let Some(modes) = conns.get_mut(&conn) else { return false };
+        let Some(conns) = self.by_path.get_mut(path) else {
+            return false;
+        };
+        let Some(modes) = conns.get_mut(&conn) else {
+            return false;
+        };
         let old = *modes;
         let new = mode.map_or(0, |m| old & !m);
         if old & RECURSIVE != 0 && new & RECURSIVE == 0 {
@@ -109,9 +122,13 @@ impl Table {
     }
 
     fn remove_conn(&mut self, conn: ConnId) {
-        let Some(paths) = self.by_conn.remove(&conn) else { return };
+        let Some(paths) = self.by_conn.remove(&conn) else {
+            return;
+        };
         for p in paths {
-            let Some(conns) = self.by_path.get_mut(&p) else { continue };
+            let Some(conns) = self.by_path.get_mut(&p) else {
+                continue;
+            };
             if let Some(modes) = conns.remove(&conn) {
                 self.pairs -= 1;
                 if modes & RECURSIVE != 0 {
@@ -150,7 +167,12 @@ impl Table {
         let mut p = path;
         while let Some(parent) = parent_of(p) {
             if let Some(conns) = self.by_path.get(parent) {
-                out.extend(conns.iter().filter(|(_, &m)| m & RECURSIVE != 0).map(|(&c, _)| c));
+                out.extend(
+                    conns
+                        .iter()
+                        .filter(|(_, &m)| m & RECURSIVE != 0)
+                        .map(|(&c, _)| c),
+                );
             }
             p = parent;
         }
@@ -200,7 +222,9 @@ impl WatchManager {
     pub fn trigger(&mut self, path: &str, event: i32) -> Vec<ConnId> {
         let mut out = Vec::new();
         match event {
-            event_type::NODE_CREATED | event_type::NODE_DATA_CHANGED => self.data.trigger(path, &mut out),
+            event_type::NODE_CREATED | event_type::NODE_DATA_CHANGED => {
+                self.data.trigger(path, &mut out)
+            }
             event_type::NODE_CHILDREN_CHANGED => self.child.trigger(path, &mut out),
             event_type::NODE_DELETED => {
                 self.data.trigger(path, &mut out);
@@ -227,7 +251,9 @@ impl WatchManager {
             watcher_type::DATA => self.data.modes(conn, path) & STANDARD != 0,
             watcher_type::PERSISTENT => self.data.modes(conn, path) & PERSISTENT != 0,
             watcher_type::PERSISTENT_RECURSIVE => self.data.modes(conn, path) & RECURSIVE != 0,
-            watcher_type::ANY => self.child.modes(conn, path) != 0 || self.data.modes(conn, path) != 0,
+            watcher_type::ANY => {
+                self.child.modes(conn, path) != 0 || self.data.modes(conn, path) != 0
+            }
             _ => false,
         }
     }
@@ -255,13 +281,20 @@ impl WatchManager {
     /// setWatches/setWatches2 after a reconnect (spec 7.6): returns the events to send
     /// right away as `(event_type, path)` (notification zxid -1), in ZooKeeper's order,
     /// and registers the watches whose condition has not fired yet.
-    pub fn set_watches(&mut self, conn: ConnId, req: &SetWatches2, tree: &DataTree) -> Vec<(i32, String)> {
+    pub fn set_watches(
+        &mut self,
+        conn: ConnId,
+        req: &SetWatches2,
+        tree: &DataTree,
+    ) -> Vec<(i32, String)> {
         let mut events = Vec::new();
         let rel = req.relative_zxid;
         for p in &req.data_watches {
             match tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.mzxid() > rel => events.push((event_type::NODE_DATA_CHANGED, p.clone())),
+                Some(n) if n.mzxid() > rel => {
+                    events.push((event_type::NODE_DATA_CHANGED, p.clone()))
+                }
                 Some(_) => self.data.add(conn, p, STANDARD),
             }
         }
@@ -275,7 +308,9 @@ impl WatchManager {
         for p in &req.child_watches {
             match tree.get(p) {
                 None => events.push((event_type::NODE_DELETED, p.clone())),
-                Some(n) if n.pzxid() > rel => events.push((event_type::NODE_CHILDREN_CHANGED, p.clone())),
+                Some(n) if n.pzxid() > rel => {
+                    events.push((event_type::NODE_CHILDREN_CHANGED, p.clone()))
+                }
                 Some(_) => self.child.add(conn, p, STANDARD),
             }
         }
@@ -305,11 +340,19 @@ impl WatchManager {
 
     /// `wchc`: data-table watches by connection (ZooKeeper dumps the data table only).
     pub fn by_connection(&self) -> BTreeMap<ConnId, Vec<String>> {
-        self.data.by_conn.iter().map(|(&c, paths)| (c, paths.iter().map(|p| p.to_string()).collect())).collect()
+        self.data
+            .by_conn
+            .iter()
+            .map(|(&c, paths)| (c, paths.iter().map(|p| p.to_string()).collect()))
+            .collect()
     }
 
     /// `wchp`: data-table watches by path (ZooKeeper dumps the data table only).
     pub fn by_path(&self) -> BTreeMap<String, Vec<ConnId>> {
-        self.data.by_path.iter().map(|(p, conns)| (p.to_string(), conns.keys().copied().collect())).collect()
+        self.data
+            .by_path
+            .iter()
+            .map(|(p, conns)| (p.to_string(), conns.keys().copied().collect()))
+            .collect()
     }
 }
