@@ -67,6 +67,20 @@ pub struct Config {
     pub extended_types_enabled: bool,
     /// The server id in the top byte of session ids (1 for a standalone server).
     pub server_id: u8,
+    /// `forceSync`: fsync every group commit (ZooKeeper's default). Off trades durability
+    /// of the last writes for speed.
+    pub force_sync: bool,
+    /// Transactions between snapshots (`snapCount`); randomised per snapshot as in
+    /// ZooKeeper so that ensemble members do not snapshot in lockstep.
+    pub snap_count: u64,
+    /// Log preallocation block (`preAllocSize`, KiB).
+    pub prealloc_kib: u64,
+    /// `autopurge.snapRetainCount` (at least 3).
+    pub snap_retain_count: usize,
+    /// `autopurge.purgeInterval` in hours; 0 disables purging.
+    pub purge_interval_hours: u64,
+    /// `fsync.warningthresholdms`: an fsync slower than this is logged.
+    pub fsync_warning_threshold_ms: u64,
     /// Every key/value as read, for `conf`.
     pub raw: BTreeMap<String, String>,
 }
@@ -88,6 +102,12 @@ impl Default for Config {
             skip_acl: false,
             extended_types_enabled: false,
             server_id: 1,
+            force_sync: true,
+            snap_count: 100_000,
+            prealloc_kib: 65_536,
+            snap_retain_count: 3,
+            purge_interval_hours: 0,
+            fsync_warning_threshold_ms: 1000,
             raw: BTreeMap::new(),
         }
     }
@@ -97,11 +117,6 @@ impl Default for Config {
 const ACCEPTED_KEYS: &[&str] = &[
     "initLimit",
     "syncLimit",
-    "snapCount",
-    "preAllocSize",
-    "forceSync",
-    "autopurge.snapRetainCount",
-    "autopurge.purgeInterval",
     "admin.enableServer",
     "admin.serverPort",
     "admin.serverAddress",
@@ -120,7 +135,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "electionPort",
     "quorumListenOnAllIPs",
     "dynamicConfigFile",
-    "fsync.warningthresholdms",
     "maxCnxns",
     "peerType",
     "syncEnabled",
@@ -192,6 +206,15 @@ impl Config {
                 "skipACL" => c.skip_acl = v == "yes" || v == "true",
                 "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, v)?,
                 "serverId" => c.server_id = parse_num(key, v)?,
+                "forceSync" => c.force_sync = parse_bool(key, v)?,
+                "snapCount" => c.snap_count = u64::from(parse_positive(key, v)?).max(2),
+                "preAllocSize" => c.prealloc_kib = u64::from(parse_positive(key, v)?),
+                "autopurge.snapRetainCount" => {
+                    // ZooKeeper silently raises smaller values to 3.
+                    c.snap_retain_count = parse_num::<usize>(key, v)?.max(3)
+                }
+                "autopurge.purgeInterval" => c.purge_interval_hours = parse_num(key, v)?,
+                "fsync.warningthresholdms" => c.fsync_warning_threshold_ms = parse_num(key, v)?,
                 n if ACCEPTED_KEYS.contains(&n)
                     || n.starts_with("server.")
                     || n.starts_with("group.")

@@ -127,6 +127,9 @@ pub struct Core {
     /// Which connection a session is attached to right now.
     session_conn: HashMap<SessionId, ConnId>,
     out: Outbox,
+    /// Transactions applied since the shell last took them: it must make them durable
+    /// before it delivers the output produced with them.
+    log: Vec<(TxnHeader, Txn)>,
     last_zxid: i64,
     stats: ServerStats,
     /// When the request being handled arrived, for its latency.
@@ -151,16 +154,29 @@ enum WriteKind {
 
 impl Core {
     pub fn new(config: CoreConfig, now: Now) -> Core {
-        let sessions = SessionTracker::new(config.session, now.mono_ms, now.wall_ms as u64);
+        Core::restore(config, now, DataTree::new(), &[])
+    }
+
+    /// A core resuming from recovered state: the tree (its last processed zxid is where
+    /// zxids continue) and the session table, each session with a fresh deadline as in
+    /// ZooKeeper, so clients that come back in time keep their ephemerals.
+    pub fn restore(config: CoreConfig, now: Now, tree: DataTree, sessions: &[(i64, i32)]) -> Core {
+        let mut tracker = SessionTracker::new(config.session, now.mono_ms, now.wall_ms as u64);
+        for &(id, timeout_ms) in sessions {
+            let timeout_ms = u32::try_from(timeout_ms).unwrap_or(config.session.max_session_timeout_ms);
+            tracker.add_session(SessionId(id), timeout_ms, now.mono_ms);
+        }
+        let last_zxid = tree.last_processed_zxid();
         Core {
             config,
-            tree: DataTree::new(),
+            tree,
             watches: WatchManager::new(),
-            sessions,
+            sessions: tracker,
             conns: HashMap::new(),
             session_conn: HashMap::new(),
             out: Outbox::default(),
-            last_zxid: 0,
+            log: Vec::new(),
+            last_zxid,
             stats: ServerStats::default(),
             received_mono_ms: now.mono_ms,
             stalls_logged: 0,
@@ -209,6 +225,20 @@ impl Core {
     /// Everything produced since the last call, per connection.
     pub fn take_output(&mut self) -> Vec<Delivery> {
         self.out.drain()
+    }
+
+    /// The transactions applied since the last call, in zxid order. None of the output
+    /// taken with them may reach a client before they are durable.
+    pub fn take_txns(&mut self) -> Vec<(TxnHeader, Txn)> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// The session table as a snapshot stores it: (id, timeout).
+    pub fn session_table(&self) -> Vec<(i64, i32)> {
+        let mut v: Vec<(i64, i32)> =
+            self.sessions.sessions().map(|s| (s.id.0, s.timeout_ms as i32)).collect();
+        v.sort_unstable();
+        v
     }
 
     pub fn open_connection(&mut self, id: ConnId, peer: SocketAddr, now: Now) {
@@ -500,6 +530,7 @@ impl Core {
             txn_type: txn.txn_type(),
         };
         let outcome = self.tree.apply(&header, &txn);
+        self.log.push((header.clone(), txn));
         for trigger in &outcome.triggers {
             for conn in self.watches.trigger(&trigger.path, trigger.event_type) {
                 // ZooKeeper 3.8.4+/3.9.2+: an event about a node the receiver may not read
