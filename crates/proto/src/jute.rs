@@ -153,6 +153,23 @@ impl Jute for bool {
     }
 }
 
+/// A trailing boolean that old peers omit (the handshake's `readOnly`): `None` when the
+/// record ends before it, and then nothing is written back either.
+impl Jute for Option<bool> {
+    fn write(&self, w: &mut BytesMut) {
+        if let Some(b) = self {
+            b.write(w);
+        }
+    }
+    fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        if r.is_empty() {
+            Ok(None)
+        } else {
+            r.read_bool().map(Some)
+        }
+    }
+}
+
 impl Jute for String {
     fn write(&self, w: &mut BytesMut) {
         write_buffer(w, self.as_bytes());

@@ -130,78 +130,26 @@ jute_record!(CountResponse { total: i32 });
 jute_record!(PathListResponse { paths: Vec<String> });
 jute_record!(WhoAmIResponse { client_info: Vec<ClientInfo> });
 
-/// The handshake's first frame. `read_only` is `None` for pre-3.4 clients that do not send it,
-/// and the response must then omit it too.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConnectRequest {
-    pub protocol_version: i32,
-    pub last_zxid_seen: i64,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Bytes,
-    pub read_only: Option<bool>,
-}
+jute_record!(
+    /// The handshake's first frame. `read_only` is `None` for pre-3.4 clients that do not
+    /// send it, and the response must then omit it too.
+    ConnectRequest {
+        protocol_version: i32,
+        last_zxid_seen: i64,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Bytes,
+        read_only: Option<bool>,
+    }
+);
 
-impl crate::jute::Jute for ConnectRequest {
-    fn write(&self, w: &mut bytes::BytesMut) {
-        self.protocol_version.write(w);
-        self.last_zxid_seen.write(w);
-        self.timeout_ms.write(w);
-        self.session_id.write(w);
-        self.passwd.write(w);
-        if let Some(ro) = self.read_only {
-            ro.write(w);
-        }
-    }
-    fn read(r: &mut crate::jute::Reader) -> Result<Self, crate::jute::DecodeError> {
-        Ok(ConnectRequest {
-            protocol_version: r.read_i32()?,
-            last_zxid_seen: r.read_i64()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?.unwrap_or_default(),
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ConnectResponse {
-    pub protocol_version: i32,
-    pub timeout_ms: i32,
-    pub session_id: i64,
-    pub passwd: Bytes,
-    pub read_only: Option<bool>,
-}
-
-impl crate::jute::Jute for ConnectResponse {
-    fn write(&self, w: &mut bytes::BytesMut) {
-        self.protocol_version.write(w);
-        self.timeout_ms.write(w);
-        self.session_id.write(w);
-        self.passwd.write(w);
-        if let Some(ro) = self.read_only {
-            ro.write(w);
-        }
-    }
-    fn read(r: &mut crate::jute::Reader) -> Result<Self, crate::jute::DecodeError> {
-        Ok(ConnectResponse {
-            protocol_version: r.read_i32()?,
-            timeout_ms: r.read_i32()?,
-            session_id: r.read_i64()?,
-            passwd: r.read_buffer()?.unwrap_or_default(),
-            read_only: if r.is_empty() {
-                None
-            } else {
-                Some(r.read_bool()?)
-            },
-        })
-    }
-}
+jute_record!(ConnectResponse {
+    protocol_version: i32,
+    timeout_ms: i32,
+    session_id: i64,
+    passwd: Bytes,
+    read_only: Option<bool>,
+});
 
 /// Permission bits (`ZooDefs.Perms`).
 pub mod perms {

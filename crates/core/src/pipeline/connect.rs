@@ -42,14 +42,7 @@ impl Core {
                 now,
             );
             tracing::debug!(session = %sid, timeout_ms, "session created");
-            self.attach(conn_id, sid);
-            self.send_connect_response(
-                conn_id,
-                &req,
-                timeout_ms as i32,
-                sid.0,
-                Bytes::copy_from_slice(&password::password(sid)),
-            );
+            self.attach(conn_id, sid, &req, timeout_ms);
             return;
         }
         let sid = SessionId(req.session_id);
@@ -77,22 +70,18 @@ impl Core {
         let _ = self
             .sessions
             .touch_with_timeout(sid, timeout_ms, now.mono_ms);
-        self.attach(conn_id, sid);
-        self.send_connect_response(
-            conn_id,
-            &req,
-            timeout_ms as i32,
-            sid.0,
-            Bytes::copy_from_slice(&password::password(sid)),
-        );
+        self.attach(conn_id, sid, &req, timeout_ms);
     }
 
-    fn attach(&mut self, conn_id: ConnId, sid: SessionId) {
+    /// Binds the session to this connection and answers the handshake with its password.
+    fn attach(&mut self, conn_id: ConnId, sid: SessionId, req: &ConnectRequest, timeout_ms: u32) {
         let _ = self.sessions.set_owner(sid, conn_id.0);
         self.session_conn.insert(sid, conn_id);
         if let Some(c) = self.conns.get_mut(&conn_id) {
             c.session = Some(sid);
         }
+        let passwd = Bytes::copy_from_slice(&password::password(sid));
+        self.send_connect_response(conn_id, req, timeout_ms as i32, sid.0, passwd);
     }
 
     fn send_connect_response(

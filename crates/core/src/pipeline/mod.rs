@@ -163,7 +163,8 @@ impl Core {
     pub fn restore(config: CoreConfig, now: Now, tree: DataTree, sessions: &[(i64, i32)]) -> Core {
         let mut tracker = SessionTracker::new(config.session, now.mono_ms, now.wall_ms as u64);
         for &(id, timeout_ms) in sessions {
-            let timeout_ms = u32::try_from(timeout_ms).unwrap_or(config.session.max_session_timeout_ms);
+            let timeout_ms =
+                u32::try_from(timeout_ms).unwrap_or(config.session.max_session_timeout_ms);
             tracker.add_session(SessionId(id), timeout_ms, now.mono_ms);
         }
         let last_zxid = tree.last_processed_zxid();
@@ -235,8 +236,11 @@ impl Core {
 
     /// The session table as a snapshot stores it: (id, timeout).
     pub fn session_table(&self) -> Vec<(i64, i32)> {
-        let mut v: Vec<(i64, i32)> =
-            self.sessions.sessions().map(|s| (s.id.0, s.timeout_ms as i32)).collect();
+        let mut v: Vec<(i64, i32)> = self
+            .sessions
+            .sessions()
+            .map(|s| (s.id.0, s.timeout_ms as i32))
+            .collect();
         v.sort_unstable();
         v
     }
