@@ -17,7 +17,11 @@ fn a_bad_value_stops_start_up_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("zoo.cfg");
     std::fs::write(&cfg, "tickTime=often\nclientPort=0\n").unwrap();
-    let out = oxkeeper().args(["serve", "--config"]).arg(&cfg).output().unwrap();
+    let out = oxkeeper()
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("tickTime"), "{stderr}");
@@ -25,7 +29,10 @@ fn a_bad_value_stops_start_up_naming_the_key() {
 
 #[test]
 fn a_missing_config_file_is_reported() {
-    let out = oxkeeper().args(["serve", "--config", "/nonexistent/zoo.cfg"]).output().unwrap();
+    let out = oxkeeper()
+        .args(["serve", "--config", "/nonexistent/zoo.cfg"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/zoo.cfg"));
 }
@@ -34,7 +41,11 @@ fn a_missing_config_file_is_reported() {
 fn unknown_keys_warn_overrides_apply_and_sigterm_stops_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("zoo.cfg");
-    std::fs::write(&cfg, "tickTime=200\nclientPort=1\nclientPortAddress=127.0.0.1\nnoSuchKey=1\n").unwrap();
+    std::fs::write(
+        &cfg,
+        "tickTime=200\nclientPort=1\nclientPortAddress=127.0.0.1\nnoSuchKey=1\n",
+    )
+    .unwrap();
     let data = dir.path().join("data-here");
     let mut child = oxkeeper()
         .args(["serve", "--port", "0", "--data-dir"])
@@ -46,11 +57,24 @@ fn unknown_keys_warn_overrides_apply_and_sigterm_stops_cleanly() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().strip_prefix("oxkeeper listening on ").unwrap().to_owned();
-    assert!(addr.starts_with("127.0.0.1:") && !addr.ends_with(":1"), "{addr}");
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("oxkeeper listening on ")
+        .unwrap()
+        .to_owned();
+    assert!(
+        addr.starts_with("127.0.0.1:") && !addr.ends_with(":1"),
+        "{addr}"
+    );
     assert!(data.is_dir(), "--data-dir overrides dataDir and is created");
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let end = Instant::now() + Duration::from_secs(10);
     let exit = loop {
@@ -63,5 +87,8 @@ fn unknown_keys_warn_overrides_apply_and_sigterm_stops_cleanly() {
     assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert!(stderr.contains("noSuchKey"), "unknown key is warned about: {stderr}");
+    assert!(
+        stderr.contains("noSuchKey"),
+        "unknown key is warned about: {stderr}"
+    );
 }

@@ -81,6 +81,12 @@ pub struct Config {
     pub purge_interval_hours: u64,
     /// `fsync.warningthresholdms`: an fsync slower than this is logged.
     pub fsync_warning_threshold_ms: u64,
+    /// `znode.container.checkIntervalMs`: how often containers and TTL nodes are reaped.
+    pub container_check_interval_ms: u64,
+    /// `znode.container.maxPerMinute`: the reaper's deletion rate limit.
+    pub container_max_per_minute: u64,
+    /// `znode.container.maxNeverUsedIntervalMs`: 0 keeps never-used containers forever.
+    pub container_max_never_used_ms: u64,
     /// Every key/value as read, for `conf`.
     pub raw: BTreeMap<String, String>,
 }
@@ -108,6 +114,9 @@ impl Default for Config {
             snap_retain_count: 3,
             purge_interval_hours: 0,
             fsync_warning_threshold_ms: 1000,
+            container_check_interval_ms: 60_000,
+            container_max_per_minute: 10_000,
+            container_max_never_used_ms: 0,
             raw: BTreeMap::new(),
         }
     }
@@ -142,9 +151,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "localSessionsUpgradingEnabled",
     "connectToLearnerMasterLimit",
     "audit.enable",
-    "znode.container.checkIntervalMs",
-    "znode.container.maxPerMinute",
-    "znode.container.maxNeverUsedIntervalMs",
     "digest.enabled",
     "enforceQuota",
     "closeSessionTxn.enabled",
@@ -215,6 +221,15 @@ impl Config {
                 }
                 "autopurge.purgeInterval" => c.purge_interval_hours = parse_num(key, v)?,
                 "fsync.warningthresholdms" => c.fsync_warning_threshold_ms = parse_num(key, v)?,
+                "znode.container.checkIntervalMs" => {
+                    c.container_check_interval_ms = u64::from(parse_positive(key, v)?)
+                }
+                "znode.container.maxPerMinute" => {
+                    c.container_max_per_minute = u64::from(parse_positive(key, v)?)
+                }
+                "znode.container.maxNeverUsedIntervalMs" => {
+                    c.container_max_never_used_ms = parse_num(key, v)?
+                }
                 n if ACCEPTED_KEYS.contains(&n)
                     || n.starts_with("server.")
                     || n.starts_with("group.")

@@ -61,6 +61,7 @@ pub async fn run(
     let max_sleep = Duration::from_millis(u64::from(config.session.tick_time_ms / 2).max(1));
     let mut core = Core::new(config, now());
     let mut outputs: HashMap<ConnId, mpsc::Sender<Delivery>> = HashMap::new();
+    let mut reaper = Reaper::new(&info.config, now());
     loop {
         let wait = Duration::from_millis(core.next_tick_ms(now())).min(max_sleep);
         tokio::select! {
@@ -78,11 +79,51 @@ pub async fn run(
             _ = shutdown.changed() => break,
         }
         core.tick(now());
+        reaper.run_if_due(&mut core, now());
         // State lives in memory only: nothing to make durable.
         let _ = core.take_txns();
         deliver(&mut core, &mut outputs);
     }
     tracing::info!("core stopped");
+}
+
+/// ZooKeeper's container manager schedule: a check every interval, deleting at most
+/// `maxPerMinute` nodes a minute.
+struct Reaper {
+    next_check_ms: u64,
+    interval_ms: u64,
+    per_check: usize,
+    max_never_used_ms: u64,
+}
+
+impl Reaper {
+    fn new(config: &crate::Config, now: Now) -> Reaper {
+        let interval_ms = config.container_check_interval_ms.max(1);
+        let per_check =
+            (config.container_max_per_minute.saturating_mul(interval_ms) / 60_000).max(1);
+        Reaper {
+            next_check_ms: now.mono_ms + interval_ms,
+            interval_ms,
+            per_check: usize::try_from(per_check).unwrap_or(usize::MAX),
+            max_never_used_ms: config.container_max_never_used_ms,
+        }
+    }
+
+    fn run_if_due(&mut self, core: &mut Core, now: Now) {
+        if now.mono_ms < self.next_check_ms {
+            return;
+        }
+        self.next_check_ms = now.mono_ms + self.interval_ms;
+        for path in core
+            .reap_candidates(now, self.max_never_used_ms)
+            .into_iter()
+            .take(self.per_check)
+        {
+            if core.reap(&path, now) {
+                tracing::debug!(%path, "reaped an empty container or expired TTL node");
+            }
+        }
+    }
 }
 
 fn handle(

@@ -11,6 +11,7 @@ mod connect;
 pub mod outbox;
 mod prep;
 mod read;
+mod reaper;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

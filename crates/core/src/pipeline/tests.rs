@@ -418,3 +418,59 @@ fn failed_multi_changes_nothing() {
     let second = MultiHeader::read(&mut r).expect("header");
     assert_eq!((second.op, second.err), (-1, ErrorCode::NoNode.code()));
 }
+
+#[test]
+fn containers_and_ttl_nodes_are_reaped() {
+    let mut h = Harness::new();
+    h.core.config.extended_types_enabled = true;
+    let mut c = h.connect();
+    let replies = h.call(&mut c, op::CREATE_CONTAINER, |w| {
+        CreateRequest {
+            path: "/c".into(),
+            data: None,
+            acl: Acl::open(),
+            flags: 4,
+        }
+        .write(w)
+    });
+    assert_eq!(replies[0].0.err, 0);
+    assert_eq!(h.create(&mut c, "/never", 0).0, 0);
+    // A container that never had a child stays.
+    assert!(h.core.reap_candidates(h.now, 0).is_empty());
+    assert_eq!(h.create(&mut c, "/c/child", 1).0, 0);
+    assert!(
+        h.core.reap_candidates(h.now, 0).is_empty(),
+        "it has a child"
+    );
+    let replies = h.call(&mut c, op::DELETE, |w| {
+        DeleteRequest {
+            path: "/c/child".into(),
+            version: -1,
+        }
+        .write(w)
+    });
+    assert_eq!(replies[0].0.err, 0);
+    assert_eq!(h.core.reap_candidates(h.now, 0), vec!["/c".to_owned()]);
+    assert!(h.core.reap("/c", h.now));
+    assert!(h.core.tree().get("/c").is_none());
+
+    let replies = h.call(&mut c, op::CREATE_TTL, |w| {
+        CreateTtlRequest {
+            path: "/t".into(),
+            data: None,
+            acl: Acl::open(),
+            flags: 5,
+            ttl: 500,
+        }
+        .write(w)
+    });
+    assert_eq!(replies[0].0.err, 0);
+    assert!(h.core.reap_candidates(h.now, 0).is_empty());
+    h.advance(600);
+    assert_eq!(h.core.reap_candidates(h.now, 0), vec!["/t".to_owned()]);
+    assert!(h.core.reap("/t", h.now));
+    assert!(
+        !h.core.reap("/never", h.now),
+        "a plain node is never reaped"
+    );
+}

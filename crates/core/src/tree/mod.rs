@@ -110,8 +110,10 @@ impl DataTree {
         t
     }
 
+    /// The node at `path`. As in ZooKeeper, whose tree also keys the root as `""`, the
+    /// empty path finds the root.
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(if path.is_empty() { "/" } else { path })
     }
 
     pub fn exists(&self, path: &str) -> bool {
