@@ -4,3 +4,31 @@
 //! recovery (newest valid snapshot plus log replay through `DataTree::apply`) and purging.
 //! Must not know about connections, sessions' timing or the network: it stores and
 //! restores transactions, the tree and the session table.
+//!
+//! Map:
+//! - [`layout`]: directories, file names, the dataDir/dataLogDir mix-up check.
+//! - [`log`]: the txn log writer (group commit, preallocation, failure rule) and reader
+//!   (end-of-log and corruption rules).
+//! - [`snapshot`]: serializing a tree, writing it atomically, loading it back.
+//! - [`recover()`], [`purge()`], [`inspect::describe`].
+//! - [`disk`] / [`fault`]: the file surface the writer uses and a faulty one for tests.
+//!
+//! Both directories are given as configured (`dataDir`, `dataLogDir`); the crate adds
+//! `version-2` itself, as ZooKeeper does.
+
+pub mod digest;
+pub mod disk;
+pub mod error;
+pub mod fault;
+pub mod inspect;
+pub mod layout;
+pub mod log;
+pub mod purge;
+pub mod recover;
+pub mod snapshot;
+
+pub use error::{Error, Result};
+pub use log::{read_log, LogEntry, LogOptions, ReadOptions, SyncStats, TxnDigest, TxnLog};
+pub use purge::purge;
+pub use recover::{recover, DigestCheck, RecoverOptions, Recovered};
+pub use snapshot::{load_snapshot, serialize_snapshot, write_snapshot};
