@@ -4,18 +4,14 @@ and dataDir: the tree, zxids, sequence counters, ACLs and open sessions
 
 import time
 
-import pytest
 from kazoo.protocol.states import KazooState
 from kazoo.security import make_digest_acl
 
-from conftest import TARGET, wait_until
+from conftest import wait_until
 
 TICK = 200
 
 
-@pytest.mark.xfail(
-    TARGET == "oxkeeper", reason="oxkeeper keeps state in memory until the storage layer lands", strict=False
-)
 def test_restart_keeps_tree_and_sessions(make_server, make_client):
     srv = make_server(tick_time=TICK)
     c = make_client(hosts=srv.hosts, timeout=4.0)  # 4000 ms = 20 ticks

@@ -1,16 +1,17 @@
 //! The one task that owns the core: it turns connection events and the passage of time
 //! into calls on [`Core`], and hands each connection its batch of output.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use oxkeeper_core::pipeline::{Core, CoreConfig, Delivery, Now};
+use oxkeeper_core::pipeline::{Core, Delivery, Now};
 use oxkeeper_core::watch::ConnId;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::durability::{SyncEvent, SyncJob};
 use crate::{fourlw, ServerInfo};
 
 pub enum Event {
@@ -34,6 +35,15 @@ pub enum Event {
     },
 }
 
+/// The core's notion of now: milliseconds since `started` on the monotonic clock, and
+/// the wall clock.
+pub fn now_since(started: Instant) -> Now {
+    Now {
+        mono_ms: started.elapsed().as_millis() as u64,
+        wall_ms: wall_ms(),
+    }
+}
+
 pub fn wall_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -45,23 +55,41 @@ pub fn wall_ms() -> i64 {
 /// latency low.
 const BATCH: usize = 256;
 
+/// The durability side of the core task: where batches go and where acks come from.
+pub struct Durability {
+    pub jobs: std::sync::mpsc::Sender<SyncJob>,
+    pub acks: mpsc::UnboundedReceiver<SyncEvent>,
+    pub snap_count: u64,
+}
+
+/// Output held until the transactions it was produced with are durable.
+struct Held {
+    /// The batch whose durability releases this output; `None` when it has no
+    /// transactions of its own and only waits for the batches before it.
+    batch: Option<u64>,
+    output: Vec<Delivery>,
+}
+
 pub async fn run(
-    config: CoreConfig,
+    mut core: Core,
     info: Arc<ServerInfo>,
     mut events: mpsc::Receiver<Event>,
     mut shutdown: watch::Receiver<bool>,
-) {
-    let clock = info.started;
-    let now = || Now {
-        mono_ms: clock.elapsed().as_millis() as u64,
-        wall_ms: wall_ms(),
-    };
+    mut durability: Durability,
+) -> Result<(), String> {
+    let started = info.started;
+    let now = || now_since(started);
     // The session tracker must hear from us at least once per tick, or it takes the
     // silence for a stall of the server; half a tick leaves room for scheduling delays.
-    let max_sleep = Duration::from_millis(u64::from(config.session.tick_time_ms / 2).max(1));
-    let mut core = Core::new(config, now());
+    let max_sleep = Duration::from_millis(u64::from(core.config().session.tick_time_ms / 2).max(1));
     let mut outputs: HashMap<ConnId, mpsc::Sender<Delivery>> = HashMap::new();
     let mut reaper = Reaper::new(&info.config, now());
+    let mut held: VecDeque<Held> = VecDeque::new();
+    let mut next_batch: u64 = 1;
+    let mut durable: u64 = 0;
+    let mut rng = wall_ms() as u64 | 1;
+    let mut snapshot_after = snapshot_threshold(durability.snap_count, &mut rng);
+    let mut txns_since_snapshot: u64 = 0;
     loop {
         let wait = Duration::from_millis(core.next_tick_ms(now())).min(max_sleep);
         tokio::select! {
@@ -75,16 +103,81 @@ pub async fn run(
                     }
                 }
             }
+            ack = durability.acks.recv() => match ack {
+                Some(SyncEvent::Durable { id }) => durable = durable.max(id),
+                Some(SyncEvent::Failed(e)) => return Err(e),
+                None => return Err("the transaction log thread stopped".into()),
+            },
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => break,
         }
         core.tick(now());
         reaper.run_if_due(&mut core, now());
-        // State lives in memory only: nothing to make durable.
-        let _ = core.take_txns();
-        deliver(&mut core, &mut outputs);
+        let txns = core.take_txns();
+        let output = core.take_output();
+        if !txns.is_empty() {
+            let id = next_batch;
+            next_batch += 1;
+            txns_since_snapshot += txns.len() as u64;
+            if durability.jobs.send(SyncJob::Batch { id, txns }).is_err() {
+                return Err("the transaction log thread stopped".into());
+            }
+            held.push_back(Held {
+                batch: Some(id),
+                output,
+            });
+            if txns_since_snapshot >= snapshot_after {
+                take_snapshot(&core, &durability)?;
+                txns_since_snapshot = 0;
+                snapshot_after = snapshot_threshold(durability.snap_count, &mut rng);
+            }
+        } else if !output.is_empty() {
+            if held.is_empty() {
+                deliver(output, &mut outputs);
+            } else {
+                held.push_back(Held {
+                    batch: None,
+                    output,
+                });
+            }
+        }
+        while held
+            .front()
+            .is_some_and(|h| h.batch.is_none_or(|b| b <= durable))
+        {
+            if let Some(h) = held.pop_front() {
+                deliver(h.output, &mut outputs);
+            }
+        }
     }
     tracing::info!("core stopped");
+    Ok(())
+}
+
+/// ZooKeeper snapshots after snapCount/2 plus a random share of snapCount/2 transactions.
+fn snapshot_threshold(snap_count: u64, rng: &mut u64) -> u64 {
+    // xorshift64: the spread only has to differ between servers and runs.
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let half = (snap_count / 2).max(1);
+    half + *rng % half
+}
+
+fn take_snapshot(core: &Core, durability: &Durability) -> Result<(), String> {
+    let started = Instant::now();
+    let bytes = oxkeeper_storage::serialize_snapshot(core.tree(), &core.session_table());
+    let zxid = core.last_zxid();
+    tracing::info!(
+        zxid = format_args!("0x{zxid:x}"),
+        nodes = core.tree().node_count(),
+        pause_ms = started.elapsed().as_millis() as u64,
+        "snapshot serialized"
+    );
+    durability
+        .jobs
+        .send(SyncJob::Snapshot { zxid, bytes })
+        .map_err(|_| "the transaction log thread stopped".to_string())
 }
 
 /// ZooKeeper's container manager schedule: a check every interval, deleting at most
@@ -157,8 +250,8 @@ fn handle(
     }
 }
 
-fn deliver(core: &mut Core, outputs: &mut HashMap<ConnId, mpsc::Sender<Delivery>>) {
-    for d in core.take_output() {
+fn deliver(output: Vec<Delivery>, outputs: &mut HashMap<ConnId, mpsc::Sender<Delivery>>) {
+    for d in output {
         let conn = d.conn;
         let Some(tx) = outputs.get(&conn) else {
             continue;

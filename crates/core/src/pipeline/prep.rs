@@ -175,6 +175,9 @@ fn prep_multi(ctx: &Ctx, ov: &mut Overlay, ops: Vec<MultiOp>) -> Result<Txn, Pre
             MultiOp::Check(r) => prep_check(ctx, ov, r),
         };
         match prepped {
+            // ZooKeeper logs a create2 inside a multi as a plain create (its replay knows
+            // no other); the reply still answers it as create2, from the request's op.
+            Ok(Txn::Create2(t)) => txns.push(Txn::Create(t)),
             Ok(t) => txns.push(t),
             Err(code) => {
                 let results: Vec<MultiResult> = (0..n)

@@ -44,33 +44,37 @@ impl TestServer {
         cfg.extend(extra.iter().map(|s| s.to_string()));
         let cfg_path = dir.path().join("zoo.cfg");
         std::fs::write(&cfg_path, cfg.join("\n")).expect("write zoo.cfg");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_oxkeeper"))
-            .arg("serve")
-            .arg("--config")
-            .arg(&cfg_path)
-            .env(
-                "OXKEEPER_LOG",
-                std::env::var("OXKEEPER_LOG").unwrap_or_else(|_| "warn".into()),
-            )
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn oxkeeper");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let addr = line
-            .trim()
-            .strip_prefix("oxkeeper listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-            .to_owned();
+        let (child, addr) = spawn(&cfg_path);
         TestServer {
             child: Some(child),
             addr,
             dir,
         }
+    }
+
+    /// Kills the server with SIGKILL and starts it again on the same data directory and
+    /// port, as a crash and a restart would.
+    pub fn kill_and_restart(&mut self) {
+        let mut child = self.child.take().expect("not an external server");
+        let _ = child.kill();
+        let _ = child.wait();
+        let cfg_path = self.dir.path().join("zoo.cfg");
+        let port = self.addr.rsplit(':').next().expect("port").to_owned();
+        let cfg = std::fs::read_to_string(&cfg_path).expect("read zoo.cfg");
+        let cfg: Vec<String> = cfg
+            .lines()
+            .map(|l| {
+                if l.starts_with("clientPort=") {
+                    format!("clientPort={port}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect();
+        std::fs::write(&cfg_path, cfg.join("\n")).expect("write zoo.cfg");
+        let (child, addr) = spawn(&cfg_path);
+        assert_eq!(addr, self.addr, "restarted on the same port");
+        self.child = Some(child);
     }
 
     pub fn pid(&self) -> u32 {
@@ -107,6 +111,32 @@ impl TestServer {
             .expect("kill");
         assert!(status.success());
     }
+}
+
+fn spawn(cfg_path: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oxkeeper"))
+        .arg("serve")
+        .arg("--config")
+        .arg(cfg_path)
+        .env(
+            "OXKEEPER_LOG",
+            std::env::var("OXKEEPER_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn oxkeeper");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read listening line");
+    let addr = line
+        .trim()
+        .strip_prefix("oxkeeper listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_owned();
+    (child, addr)
 }
 
 impl Drop for TestServer {
