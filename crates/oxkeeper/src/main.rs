@@ -3,6 +3,8 @@
 //! Holds no server logic: it parses the command line, sets up logging and signals, and
 //! hands a [`Config`] to `oxkeeper-server`.
 
+mod bench;
+
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run a standalone server (the default when no command is given).
     Serve(ServeArgs),
+    /// Load-test a ZooKeeper-compatible server (this one or Apache ZooKeeper) over the wire.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args, Default)]
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
+        Some(Command::Bench(a)) => return bench::run(a),
         None => ServeArgs::default(),
     };
     let mut config = match &args.config {
@@ -73,32 +78,34 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let server = oxkeeper_server::start(config).await?;
+    // Watch the signals before announcing the port: whoever reads that line may signal
+    // us at once, and an unwatched SIGTERM would kill us without a clean shutdown.
+    let shutdown = shutdown_signal()?;
+    let mut server = oxkeeper_server::start(config).await?;
     // Tests and scripts that start us on port 0 read the chosen port from this line.
     println!("oxkeeper listening on {}", server.local_addr);
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    server.shutdown().await;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot watch SIGTERM");
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    tokio::select! {
+        _ = shutdown => {
+            tracing::info!("shutting down");
+            server.shutdown().await.map_err(|e| anyhow::anyhow!(e))
+        }
+        // The server stops by itself only when its disk failed.
+        stopped = server.stopped() => {
+            stopped.map_err(|e| anyhow::anyhow!(e)).context("the server stopped")?;
+            anyhow::bail!("the server stopped unexpectedly")
         }
     }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Resolves on SIGINT or SIGTERM; the handlers are installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
 }
