@@ -28,6 +28,18 @@ enum Command {
     Serve(ServeArgs),
     /// Load-test a ZooKeeper-compatible server (this one or Apache ZooKeeper) over the wire.
     Bench(bench::BenchArgs),
+    /// Print transaction logs and snapshots (oxkeeper's or Apache ZooKeeper's): a file, or
+    /// a data directory and everything in it.
+    Inspect(InspectArgs),
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A log.<zxid> or snapshot.<zxid> file, or a directory holding them (or version-2).
+    path: PathBuf,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Default)]
@@ -56,6 +68,15 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         Some(Command::Bench(a)) => return bench::run(a),
+        Some(Command::Inspect(a)) => {
+            let text = oxkeeper_storage::inspect::describe(&a.path, a.json)
+                .with_context(|| format!("cannot inspect {}", a.path.display()))?;
+            // A closed pipe (`| head`) is a normal way to stop reading, not an error.
+            return match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+                _ => Ok(()),
+            };
+        }
         None => ServeArgs::default(),
     };
     let mut config = match &args.config {

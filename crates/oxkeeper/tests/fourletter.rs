@@ -391,3 +391,30 @@ async fn words_outside_the_whitelist_are_refused() {
         .await
         .expect("create");
 }
+
+#[tokio::test]
+async fn mntr_reports_fsync_times_once_writes_were_synced() {
+    let server = TestServer::start_with(&[]);
+    let zk = common::client(&server).await;
+    zk.create(
+        "/fsynced",
+        b"x",
+        &zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let count: u64 = server
+        .mntr_value("zk_cnt_fsynctime")
+        .expect("zk_cnt_fsynctime")
+        .parse()
+        .unwrap();
+    assert!(count >= 1, "the create was fsynced before its reply");
+    for key in [
+        "zk_avg_fsynctime",
+        "zk_min_fsynctime",
+        "zk_max_fsynctime",
+        "zk_sum_fsynctime",
+    ] {
+        assert!(server.mntr_value(key).is_some(), "{key}");
+    }
+}

@@ -56,6 +56,8 @@ pub struct Config {
     pub min_session_timeout_ms: Option<u32>,
     /// Defaults to 20 × tickTime when unset.
     pub max_session_timeout_ms: Option<u32>,
+    /// `clientPortListenBacklog` (ZooKeeper's -1 = the default, 1024 here).
+    pub listen_backlog: u32,
     /// Connections allowed from one client IP; 0 = unlimited.
     pub max_client_cnxns: u32,
     pub four_letter_whitelist: FourLetterWhitelist,
@@ -102,6 +104,7 @@ impl Default for Config {
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             max_client_cnxns: 60,
+            listen_backlog: 1024,
             four_letter_whitelist: FourLetterWhitelist::Only(vec!["srvr".into()]),
             jute_max_buffer: DEFAULT_MAX_FRAME,
             super_digest: None,
@@ -138,7 +141,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "reconfigEnabled",
     "secureClientPort",
     "secureClientPortAddress",
-    "clientPortListenBacklog",
     "globalOutstandingLimit",
     "electionAlg",
     "electionPort",
@@ -195,6 +197,14 @@ impl Config {
                 "minSessionTimeout" => c.min_session_timeout_ms = Some(parse_timeout(key, v)?),
                 "maxSessionTimeout" => c.max_session_timeout_ms = Some(parse_timeout(key, v)?),
                 "maxClientCnxns" => c.max_client_cnxns = parse_num(key, v)?,
+                "clientPortListenBacklog" => {
+                    let n: i64 = parse_num(key, v)?;
+                    c.listen_backlog = if n <= 0 {
+                        1024
+                    } else {
+                        u32::try_from(n).unwrap_or(u32::MAX)
+                    };
+                }
                 "4lw.commands.whitelist" => c.four_letter_whitelist = parse_whitelist(key, v)?,
                 "jute.maxbuffer" => {
                     let n: u32 = parse_num(key, v)?;

@@ -38,6 +38,7 @@ pub enum SyncEvent {
 pub struct FsyncStats {
     pub count: u64,
     pub last_ms: u64,
+    pub min_ms: u64,
     pub max_ms: u64,
     pub total_ms: u64,
 }
@@ -131,6 +132,7 @@ fn sync(log: &mut TxnLog, stats: &std::sync::Mutex<FsyncStats>, fail: &impl Fn(S
     };
     let ms = synced.fsync.as_millis() as u64;
     let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
+    s.min_ms = if s.count == 0 { ms } else { s.min_ms.min(ms) };
     s.count += 1;
     s.last_ms = ms;
     s.max_ms = s.max_ms.max(ms);

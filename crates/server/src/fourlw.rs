@@ -156,7 +156,7 @@ fn conf(info: &ServerInfo) -> String {
     let _ = writeln!(s, "maxClientCnxns={}", c.max_client_cnxns);
     let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms());
     let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms());
-    let _ = writeln!(s, "clientPortListenBacklog=-1");
+    let _ = writeln!(s, "clientPortListenBacklog={}", c.listen_backlog);
     let _ = writeln!(s, "serverId=0");
     s
 }
@@ -343,6 +343,12 @@ fn max_fds() -> u64 {
 
 fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
     let st = core.stats();
+    let fsync = *info.fsync.lock().unwrap_or_else(|e| e.into_inner());
+    let fsync_avg = if fsync.count == 0 {
+        0.0
+    } else {
+        fsync.total_ms as f64 / fsync.count as f64
+    };
     let tree = core.tree();
     let sessions = core.sessions();
     let rows: Vec<(&str, String)> = vec![
@@ -383,6 +389,12 @@ fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
             "zk_session_stall_total_ms",
             sessions.stall_total_ms().to_string(),
         ),
+        // ZooKeeper's fsynctime summary, in milliseconds.
+        ("zk_avg_fsynctime", java_double(fsync_avg)),
+        ("zk_min_fsynctime", fsync.min_ms.to_string()),
+        ("zk_max_fsynctime", fsync.max_ms.to_string()),
+        ("zk_cnt_fsynctime", fsync.count.to_string()),
+        ("zk_sum_fsynctime", fsync.total_ms.to_string()),
     ];
     let mut s = String::new();
     for (k, v) in rows {

@@ -75,6 +75,19 @@ impl RunningServer {
     }
 }
 
+/// A listener with room for bursts of connects: the OS default backlog (128) makes the
+/// kernel drop SYNs when thousands of clients connect at once.
+fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
+}
+
 /// Binds the client port and starts serving. With `clientPort=0` the OS picks the port;
 /// `local_addr` tells which.
 pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
@@ -127,9 +140,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         })?;
 
     let addr = SocketAddr::new(config.client_port_address, config.client_port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| ServerError::Bind { addr, source })?;
+    let listener =
+        bind(addr, config.listen_backlog).map_err(|source| ServerError::Bind { addr, source })?;
     let local_addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
