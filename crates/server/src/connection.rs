@@ -18,11 +18,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::core_task::Event;
 use crate::listener::IpSlot;
+use crate::outlet::Outlet;
 use crate::ServerInfo;
-
-/// Replies waiting for a slow reader; past this the connection is dropped rather than
-/// letting one client hold the core's memory hostage.
-const OUTPUT_QUEUE: usize = 4096;
 
 pub async fn serve(
     mut stream: TcpStream,
@@ -33,7 +30,9 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
     _slot: IpSlot,
 ) {
-    let mut buf = BytesMut::with_capacity(4096);
+    // Small: most frames are tiny, and an idle session should cost little memory; large
+    // frames grow it as they arrive.
+    let mut buf = BytesMut::with_capacity(256);
     // Four-letter words only count on a fresh connection, before any framing.
     while buf.len() < 4 {
         let read = tokio::select! {
@@ -50,12 +49,12 @@ pub async fn serve(
         return;
     }
 
-    let (out_tx, mut out_rx) = mpsc::channel::<Delivery>(OUTPUT_QUEUE);
+    let outlet = Arc::new(Outlet::default());
     if events
         .send(Event::Open {
             conn,
             peer,
-            out: out_tx,
+            out: outlet.clone(),
         })
         .await
         .is_err()
@@ -97,8 +96,8 @@ pub async fn serve(
                     break;
                 }
             },
-            d = out_rx.recv() => match d {
-                Some(d) => match write_delivery(&mut stream, d, &mut out_rx).await {
+            batches = outlet.take() => match batches {
+                Some(batches) => match write_batches(&mut stream, batches).await {
                     Ok(false) => {}
                     Ok(true) => {
                         closing = true;
@@ -120,22 +119,19 @@ pub async fn serve(
     }
 }
 
-/// Writes one batch, and any further batches already queued, before going back to reading.
-/// Returns whether the core asked for the connection to be closed after them.
-async fn write_delivery(
+/// Writes the queued batches in order. Returns whether the core asked for the connection
+/// to be closed after them.
+async fn write_batches(
     stream: &mut TcpStream,
-    first: Delivery,
-    out_rx: &mut mpsc::Receiver<Delivery>,
+    batches: std::collections::VecDeque<Delivery>,
 ) -> std::io::Result<bool> {
-    let mut next = Some(first);
-    while let Some(d) = next {
+    for d in batches {
         if !d.bytes.is_empty() {
             stream.write_all(&d.bytes).await?;
         }
         if d.close {
             return Ok(true);
         }
-        next = out_rx.try_recv().ok();
     }
     Ok(false)
 }

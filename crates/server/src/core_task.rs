@@ -12,13 +12,14 @@ use oxkeeper_core::watch::ConnId;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::durability::{SyncEvent, SyncJob};
+use crate::outlet::Outlet;
 use crate::{fourlw, ServerInfo};
 
 pub enum Event {
     Open {
         conn: ConnId,
         peer: SocketAddr,
-        out: mpsc::Sender<Delivery>,
+        out: Arc<Outlet>,
     },
     Frame {
         conn: ConnId,
@@ -82,7 +83,7 @@ pub async fn run(
     // The session tracker must hear from us at least once per tick, or it takes the
     // silence for a stall of the server; half a tick leaves room for scheduling delays.
     let max_sleep = Duration::from_millis(u64::from(core.config().session.tick_time_ms / 2).max(1));
-    let mut outputs: HashMap<ConnId, mpsc::Sender<Delivery>> = HashMap::new();
+    let mut outputs: HashMap<ConnId, Arc<Outlet>> = HashMap::new();
     let mut reaper = Reaper::new(&info.config, now());
     let mut held: VecDeque<Held> = VecDeque::new();
     let mut next_batch: u64 = 1;
@@ -222,7 +223,7 @@ impl Reaper {
 fn handle(
     core: &mut Core,
     info: &ServerInfo,
-    outputs: &mut HashMap<ConnId, mpsc::Sender<Delivery>>,
+    outputs: &mut HashMap<ConnId, Arc<Outlet>>,
     ev: Event,
     now: Now,
 ) {
@@ -250,20 +251,19 @@ fn handle(
     }
 }
 
-fn deliver(output: Vec<Delivery>, outputs: &mut HashMap<ConnId, mpsc::Sender<Delivery>>) {
+fn deliver(output: Vec<Delivery>, outputs: &mut HashMap<ConnId, Arc<Outlet>>) {
     for d in output {
         let conn = d.conn;
-        let Some(tx) = outputs.get(&conn) else {
+        let Some(outlet) = outputs.get(&conn) else {
             continue;
         };
-        if let Err(e) = tx.try_send(d) {
-            if matches!(e, mpsc::error::TrySendError::Full(_)) {
-                tracing::warn!(
-                    conn = conn.0,
-                    "client is not reading its replies; dropping the connection"
-                );
-            }
-            // Dropping the sender ends the connection task, which reports it closed.
+        if outlet.push(d).is_err() {
+            tracing::warn!(
+                conn = conn.0,
+                "client is not reading its replies; dropping the connection"
+            );
+            // Closing the outlet ends the connection task, which reports it closed.
+            outlet.close();
             outputs.remove(&conn);
         }
     }

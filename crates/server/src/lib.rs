@@ -11,6 +11,7 @@ mod core_task;
 mod durability;
 pub mod fourlw;
 mod listener;
+mod outlet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
