@@ -45,7 +45,8 @@ pub async fn serve(
         }
     }
     if let Some(word) = four_letter_word([buf[0], buf[1], buf[2], buf[3]]) {
-        four_letter(stream, peer, word, &info, &events).await;
+        // Boxed: the rare path should not size every connection's future.
+        Box::pin(four_letter(stream, peer, word, &info, &events)).await;
         return;
     }
 
@@ -115,7 +116,7 @@ pub async fn serve(
     }
     let _ = events.send(Event::Closed { conn }).await;
     if closing {
-        graceful_close(stream).await;
+        Box::pin(graceful_close(stream)).await;
     }
 }
 
@@ -140,7 +141,8 @@ async fn write_batches(
 /// has unread input would send RST, and clients could lose the final reply.
 async fn graceful_close(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
+    // On the heap: an array here would be part of every connection's future, idle or not.
+    let mut sink = vec![0u8; 4096];
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         loop {
             match stream.read(&mut sink).await {
@@ -180,4 +182,31 @@ async fn four_letter(
     };
     let _ = stream.write_all(text.as_bytes()).await;
     graceful_close(stream).await;
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every idle session holds one of these futures: a buffer or a rare path inlined into
+    /// it costs memory per connection (a stray 4 KiB array once made it 4.9 KB).
+    #[tokio::test]
+    async fn an_idle_connection_future_stays_small() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let a = l.local_addr().unwrap();
+        let c = tokio::net::TcpStream::connect(a).await.unwrap();
+        let (s, peer) = l.accept().await.unwrap();
+        let _ = c;
+        let info = std::sync::Arc::new(crate::ServerInfo {
+            config: crate::Config::default(),
+            client_addr: a,
+            started: std::time::Instant::now(),
+            started_wall_ms: 0,
+            fsync: Default::default(),
+        });
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let (_w, r) = tokio::sync::watch::channel(false);
+        let slot = crate::listener::test_slot(peer.ip());
+        let f = super::serve(s, peer, oxkeeper_core::watch::ConnId(1), info, tx, r, slot);
+        let size = std::mem::size_of_val(&f);
+        assert!(size <= 1024, "the connection future grew to {size} bytes");
+    }
 }

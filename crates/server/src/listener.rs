@@ -87,3 +87,8 @@ pub async fn accept_loop(
         ));
     }
 }
+
+#[cfg(test)]
+pub fn test_slot(ip: IpAddr) -> IpSlot {
+    PerIpCount::default().try_acquire(ip, 0).expect("slot")
+}
