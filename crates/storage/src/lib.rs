@@ -9,7 +9,8 @@
 //! - [`layout`]: directories, file names, the dataDir/dataLogDir mix-up check.
 //! - [`log`]: the txn log writer (group commit, preallocation, failure rule) and reader
 //!   (end-of-log and corruption rules).
-//! - [`snapshot`]: serializing a tree, writing it atomically, loading it back.
+//! - [`snapshot`]: serializing a tree (at once, or in slices with [`SnapshotBuilder`]
+//!   while transactions continue), writing it atomically, loading it back.
 //! - [`recover()`], [`purge()`], [`inspect::describe`].
 //! - [`disk`] / [`fault`]: the file surface the writer uses and a faulty one for tests.
 //!
@@ -31,4 +32,4 @@ pub use error::{Error, Result};
 pub use log::{read_log, LogEntry, LogOptions, ReadOptions, SyncStats, TxnDigest, TxnLog};
 pub use purge::purge;
 pub use recover::{recover, DigestCheck, RecoverOptions, Recovered};
-pub use snapshot::{load_snapshot, serialize_snapshot, write_snapshot};
+pub use snapshot::{load_snapshot, serialize_snapshot, write_snapshot, SnapshotBuilder};

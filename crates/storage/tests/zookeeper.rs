@@ -27,6 +27,7 @@ use oxkeeper_storage::log::{LogOptions, TxnLog};
 use oxkeeper_storage::snapshot::{load_snapshot_full, parse_snapshot, valid_snapshots};
 use oxkeeper_storage::{
     inspect, recover, serialize_snapshot, write_snapshot, DigestCheck, RecoverOptions,
+    SnapshotBuilder,
 };
 
 fn fixture() -> PathBuf {
@@ -250,9 +251,22 @@ fn four(port: u16, cmd: &str) -> Option<String> {
     Some(out)
 }
 
+/// How `write_our_dir` takes its snapshot, after the 251st transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Snap {
+    /// `serialize_snapshot` at once.
+    Exact,
+    /// A `SnapshotBuilder` stepped 2 nodes after each further transaction (fuzzy).
+    Sliced,
+    /// A `SnapshotBuilder` started there but walked in one step 20 transactions later:
+    /// an exact image of a later state, with that state's digest.
+    Late,
+}
+
 /// Writes a data directory the way the server will: snapshot in the middle, the whole
-/// log, sessions still open with ephemerals. Returns the live state.
-fn write_our_dir(dir: &Path) -> Prep {
+/// log, sessions still open with ephemerals. Returns the live state and the snapshot's
+/// zxid.
+fn write_our_dir(dir: &Path, mode: Snap) -> (Prep, i64) {
     recover(dir, dir, RecoverOptions::default()).unwrap();
     let kib = std::env::var("OXK_PREALLOC_KIB")
         .ok()
@@ -260,6 +274,9 @@ fn write_our_dir(dir: &Path) -> Prep {
         .unwrap_or(64);
     let mut log = TxnLog::open(dir, LogOptions::default().with_prealloc_kib(kib)).unwrap();
     let mut p = Prep::default();
+    let mut builder: Option<SnapshotBuilder> = None;
+    let mut during = 0;
+    let mut snap_zxid = 0;
     for i in 0..400u32 {
         let r = i.wrapping_mul(2_654_435_761).rotate_left(7);
         let (h, t) = p.step((r >> 3) as u8, r);
@@ -267,25 +284,70 @@ fn write_our_dir(dir: &Path) -> Prep {
         if i % 10 == 0 {
             log.sync().unwrap();
         }
+        if let Some(b) = &mut builder {
+            during += 1;
+            let size = match mode {
+                Snap::Late if i < 270 => 0,
+                Snap::Late => usize::MAX,
+                _ => 2,
+            };
+            if b.step(&p.tree, size) {
+                let b = builder.take().unwrap();
+                snap_zxid = b.zxid();
+                write_snapshot(dir, snap_zxid, &b.finish()).unwrap();
+            }
+        }
         if i == 250 {
             log.roll();
-            let z = p.tree.last_processed_zxid();
-            write_snapshot(dir, z, &serialize_snapshot(&p.tree, &p.session_table())).unwrap();
+            if mode == Snap::Exact {
+                snap_zxid = p.tree.last_processed_zxid();
+                write_snapshot(
+                    dir,
+                    snap_zxid,
+                    &serialize_snapshot(&p.tree, &p.session_table()),
+                )
+                .unwrap();
+            } else {
+                builder = Some(SnapshotBuilder::start(&p.tree, &p.session_table()));
+            }
         }
     }
+    assert!(builder.is_none(), "the walk did not end");
+    assert!(
+        mode != Snap::Sliced || during > 20,
+        "the sliced walk saw {during} transactions"
+    );
     log.close().unwrap();
-    p
+    (p, snap_zxid)
 }
 
 #[test]
 fn zookeeper_reads_what_we_write() {
+    zookeeper_reads_our_dir(Snap::Exact);
+}
+
+/// The same with a snapshot walked in slices while 100+ transactions went on: its
+/// digest trailer is ZooKeeper's empty one, and ZooKeeper's replay repairs the rest.
+#[test]
+fn zookeeper_reads_a_snapshot_taken_in_slices() {
+    zookeeper_reads_our_dir(Snap::Sliced);
+}
+
+/// A snapshot named before the state it holds: ZooKeeper checks its digest when its
+/// replay reaches that state.
+#[test]
+fn zookeeper_checks_the_digest_of_a_late_walk() {
+    zookeeper_reads_our_dir(Snap::Late);
+}
+
+fn zookeeper_reads_our_dir(mode: Snap) {
     let Some(cp) = zk_classpath() else {
         eprintln!("skipped: no java or /usr/share/java/zookeeper.jar");
         return;
     };
     let d = tempfile::tempdir().unwrap();
     let data = d.path().join("data");
-    let p = write_our_dir(&data);
+    let (p, snap_zxid) = write_our_dir(&data, mode);
     let v2 = data.join("version-2");
 
     // zkSnapShotToolkit on our snapshots.
@@ -382,10 +444,26 @@ fn zookeeper_reads_what_we_write() {
     );
     // ZooKeeper counts the root twice.
     let counted = srvr.contains(&format!("Node count: {}", p.tree.node_count() + 1));
+    // It started from our snapshot, not from an older one after rejecting it.
+    let ours = v2.join(format!("snapshot.{snap_zxid:x}"));
     assert!(
-        zk_log.contains("The digest in the snapshot has digest version of 2"),
+        zk_log.contains(&format!("Reading snapshot {}\n", ours.display())),
         "{zk_log}"
     );
+    assert!(!zk_log.contains("problem reading snap file"), "{zk_log}");
+    if mode == Snap::Sliced {
+        // The tree moved during the walk: no digest to check, as with ZooKeeper's own
+        // snapshots taken before it has one.
+        assert!(
+            zk_log.contains("The digest value is empty in snapshot"),
+            "{zk_log}"
+        );
+    } else {
+        assert!(
+            zk_log.contains("The digest in the snapshot has digest version of 2"),
+            "{zk_log}"
+        );
+    }
     assert!(!zk_log.contains("Digests are not matching"), "{zk_log}");
 
     let newest = valid_snapshots(&data, 1).unwrap().remove(0);
@@ -401,8 +479,14 @@ fn zookeeper_reads_what_we_write() {
         theirs.meta.digest.map(|d| d.digest),
         Some(theirs.meta.computed_digest)
     );
-    // `OXK_KEEP_DIR=<path>` keeps the directory for manual checks with ZooKeeper's tools.
-    if let Some(keep) = std::env::var_os("OXK_KEEP_DIR") {
+    // `OXK_KEEP_DIR=<path>` keeps the directory for manual checks with ZooKeeper's tools
+    // (the other modes' in `<path>-sliced` and `<path>-late`).
+    if let Some(mut keep) = std::env::var_os("OXK_KEEP_DIR") {
+        match mode {
+            Snap::Exact => {}
+            Snap::Sliced => keep.push("-sliced"),
+            Snap::Late => keep.push("-late"),
+        }
         copy_dir(d.path(), Path::new(&keep));
     }
 }

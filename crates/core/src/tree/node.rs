@@ -226,6 +226,15 @@ impl Node {
         self.children.contains(name)
     }
 
+    /// Child names sorting after `name` (which need not be a child), sorted, for walks
+    /// that resume by name after the tree changed. `""` gives them all.
+    pub fn children_after(&self, name: &str) -> impl Iterator<Item = &str> + '_ {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.children
+            .range::<str, _>((Excluded(name), Unbounded))
+            .map(|c| &**c)
+    }
+
     /// The client view (`DataNode.copyStat`): cversion becomes
     /// `2 × creates − numChildren` and owner markers are hidden.
     pub fn stat(&self) -> Stat {

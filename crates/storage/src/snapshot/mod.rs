@@ -1,14 +1,17 @@
 //! Snapshots in ZooKeeper's format (`FileSnap`, `SnapStream`, `SerializeUtils`;
 //! persistence spec §7).
 //!
-//! [`write`] owns serialization and the atomic file write, [`read`] the validity checks,
-//! parsing and loading into a tree.
+//! [`write`] owns serialization and the atomic file write, [`incremental`] the walk in
+//! slices the server interleaves with requests (fuzzy snapshots), [`read`] the validity
+//! checks, parsing and loading into a tree.
 
+pub mod incremental;
 pub mod read;
 pub mod write;
 
 use std::path::{Path, PathBuf};
 
+pub use incremental::SnapshotBuilder;
 pub use read::{
     is_valid_snapshot, load_snapshot, load_snapshot_full, parse_snapshot, read_snapshot_bytes,
     LoadedSnapshot, RawNode, SnapshotMeta, ZxidDigest,

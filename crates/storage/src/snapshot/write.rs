@@ -1,20 +1,19 @@
 //! Writing snapshots in ZooKeeper's format (persistence spec §7.2, §7.4).
 //!
-//! Serialization is pure ([`serialize_snapshot`]: tree and sessions in, bytes out) so
-//! the server decides where it runs and can measure the pause; [`write_snapshot`] then
+//! Serialization is pure ([`serialize_snapshot`]: tree and sessions in, bytes out, or
+//! [`SnapshotBuilder`] for the same walk in slices) so the server decides where it runs
+//! and can measure the pause; [`write_snapshot`] then
 //! makes the bytes durable under their final name atomically (temp file, fsync, rename,
 //! fsync of the directory), so a crash never leaves a half snapshot under a real name.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use oxkeeper_core::tree::DataTree;
 use oxkeeper_proto::Acl;
 
-use crate::digest::{node_digest, TreeDigest, DIGEST_VERSION};
+use super::incremental::SnapshotBuilder;
 use crate::error::{Error, Result};
 use crate::layout;
 
@@ -28,20 +27,34 @@ pub const SNAP_DBID: i64 = -1;
 pub const OPEN_ACL_ID: i64 = -1;
 
 /// Bytes plus the running Adler-32 the seals need.
-struct Out {
+pub(super) struct Out {
     buf: Vec<u8>,
     adler: adler2::Adler32,
+    /// How much of `buf` the checksum covers.
     hashed: usize,
 }
 
+impl std::fmt::Debug for Out {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Out").field("len", &self.buf.len()).finish()
+    }
+}
+
 impl Out {
-    fn i32(&mut self, v: i32) {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        Out {
+            buf: Vec::with_capacity(n),
+            adler: adler2::Adler32::new(),
+            hashed: 0,
+        }
+    }
+    pub(super) fn i32(&mut self, v: i32) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
-    fn i64(&mut self, v: i64) {
+    pub(super) fn i64(&mut self, v: i64) {
         self.buf.extend_from_slice(&v.to_be_bytes());
     }
-    fn bytes(&mut self, b: Option<&[u8]>) {
+    pub(super) fn bytes(&mut self, b: Option<&[u8]>) {
         match b {
             None => self.i32(-1),
             Some(b) => {
@@ -50,22 +63,63 @@ impl Out {
             }
         }
     }
-    fn string(&mut self, s: &str) {
+    pub(super) fn string(&mut self, s: &str) {
         self.bytes(Some(s.as_bytes()));
     }
-    fn acl(&mut self, a: &Acl) {
+    pub(super) fn acl(&mut self, a: &Acl) {
         self.i32(a.perms);
         self.string(&a.id.scheme);
         self.string(&a.id.id);
     }
-    /// `SnapStream.sealStream`: the checksum of everything so far, then "/".
-    fn seal(&mut self) {
+    /// The Adler-32 of everything written so far.
+    pub(super) fn checksum(&mut self) -> u32 {
         self.adler.write_slice(&self.buf[self.hashed..]);
         self.hashed = self.buf.len();
-        let sum = i64::from(self.adler.checksum());
+        self.adler.checksum()
+    }
+    /// Bytes written but not yet covered by the checksum.
+    pub(super) fn unhashed(&self) -> usize {
+        self.buf.len() - self.hashed
+    }
+    /// `self` followed by `tail`, whose own Adler-32 is `tail_sum`, built in `tail`'s
+    /// buffer (one move of its bytes, no second copy) without hashing `tail` again.
+    pub(super) fn prepend_to(mut self, mut tail: Vec<u8>, tail_sum: u32) -> Out {
+        let head_sum = self.checksum();
+        let (h, n) = (self.buf.len(), tail.len());
+        // Also room for the seals and trailers that follow.
+        tail.reserve(h + 128);
+        tail.resize(n + h, 0);
+        tail.copy_within(0..n, h);
+        tail[..h].copy_from_slice(&self.buf);
+        Out {
+            hashed: tail.len(),
+            adler: adler2::Adler32::from_checksum(adler32_combine(head_sum, tail_sum, n)),
+            buf: tail,
+        }
+    }
+    pub(super) fn into_bytes(self) -> Vec<u8> {
+        self.buf
+    }
+    /// `SnapStream.sealStream`: the checksum of everything so far, then "/".
+    pub(super) fn seal(&mut self) {
+        let sum = i64::from(self.checksum());
         self.i64(sum);
         self.string("/");
     }
+}
+
+/// The Adler-32 of `a ++ b` from those of `a` and `b` and the length of `b` (zlib's
+/// `adler32_combine`): each byte of `b` adds `a`'s running sum once more to the second
+/// half.
+pub(super) fn adler32_combine(a: u32, b: u32, b_len: usize) -> u32 {
+    const BASE: u64 = 65_521;
+    let n = (b_len as u64) % BASE;
+    let (a1, b1) = (u64::from(a & 0xffff), u64::from(a >> 16));
+    let (a2, b2) = (u64::from(b & 0xffff), u64::from(b >> 16));
+    // b's sums started from (1, 0) instead of (a1, b1).
+    let lo = (a1 + a2 + BASE - 1) % BASE;
+    let hi = (b1 + b2 + n * a1 + BASE * BASE - n) % BASE;
+    (lo as u32) | ((hi as u32) << 16)
 }
 
 /// The snapshot of `tree` with the session table `sessions` (id, timeout ms), as
@@ -78,88 +132,14 @@ impl Out {
 /// The snapshot is named by the caller (`write_snapshot`), normally with
 /// `tree.last_processed_zxid()`; a tree that has moved past the name gives a fuzzy
 /// snapshot, which replay repairs as in ZooKeeper.
+///
+/// This is [`SnapshotBuilder`] run in one step; the server uses the builder to spread
+/// the walk over many short slices.
 pub fn serialize_snapshot(tree: &DataTree, sessions: &[(i64, i32)]) -> Vec<u8> {
-    let open = Acl::open();
-    let mut ids: HashMap<*const Acl, i64> = HashMap::new();
-    let mut lists: Vec<(i64, Arc<[Acl]>)> = Vec::new();
-    tree.visit_preorder(|_, node| {
-        let acl = node.acl_arc();
-        if **acl == *open {
-            return;
-        }
-        let key = Arc::as_ptr(acl) as *const Acl;
-        if let std::collections::hash_map::Entry::Vacant(v) = ids.entry(key) {
-            let id = lists.len() as i64 + 1;
-            v.insert(id);
-            lists.push((id, Arc::clone(acl)));
-        }
-    });
-
-    let mut out = Out {
-        buf: Vec::with_capacity(64 * 1024),
-        adler: adler2::Adler32::new(),
-        hashed: 0,
-    };
-    out.i32(SNAP_MAGIC);
-    out.i32(SNAP_VERSION);
-    out.i64(SNAP_DBID);
-
-    let mut sess = sessions.to_vec();
-    sess.sort_unstable();
-    out.i32(sess.len() as i32);
-    for (id, timeout) in sess {
-        out.i64(id);
-        out.i32(timeout);
-    }
-
-    out.i32(lists.len() as i32);
-    for (id, list) in &lists {
-        out.i64(*id);
-        out.i32(list.len() as i32);
-        for a in list.iter() {
-            out.acl(a);
-        }
-    }
-
-    let mut digest = TreeDigest::default();
-    tree.visit_preorder(|path, node| {
-        let acl = node.acl_arc();
-        let acl_id = if **acl == *open {
-            OPEN_ACL_ID
-        } else {
-            ids.get(&(Arc::as_ptr(acl) as *const Acl))
-                .copied()
-                .unwrap_or(OPEN_ACL_ID)
-        };
-        let data = node.data().as_deref();
-        let stat = node.persisted();
-        digest.add(node_digest(path, data, stat));
-        // The root is stored under the empty path.
-        out.string(if path == "/" { "" } else { path });
-        out.bytes(data);
-        out.i64(acl_id);
-        out.i64(stat.czxid);
-        out.i64(stat.mzxid);
-        out.i64(stat.ctime);
-        out.i64(stat.mtime);
-        out.i32(stat.version);
-        out.i32(stat.cversion);
-        out.i32(stat.aversion);
-        out.i64(stat.ephemeral_owner);
-        out.i64(stat.pzxid);
-    });
-    out.string("/");
-    out.seal();
-
-    let zxid = tree.last_processed_zxid();
-    out.i64(zxid);
-    out.i32(DIGEST_VERSION);
-    out.i64(digest.0);
-    out.seal();
-
-    out.i64(zxid);
-    out.seal();
-    out.buf
+    let mut b = SnapshotBuilder::start(tree, sessions);
+    let done = b.step(tree, usize::MAX);
+    debug_assert!(done);
+    b.finish()
 }
 
 /// Writes `bytes` as `<data_dir>/version-2/snapshot.<hex zxid>`: to a temporary name
