@@ -88,11 +88,14 @@ pub async fn run(
     let mut held: VecDeque<Held> = VecDeque::new();
     let mut next_batch: u64 = 1;
     let mut durable: u64 = 0;
-    let mut rng = wall_ms() as u64 | 1;
-    let mut snapshot_after = snapshot_threshold(durability.snap_count, &mut rng);
-    let mut txns_since_snapshot: u64 = 0;
+    let mut snapshots = Snapshots::new(durability.snap_count);
     loop {
-        let wait = Duration::from_millis(core.next_tick_ms(now())).min(max_sleep);
+        // A snapshot in progress advances a slice per turn, so turns must keep coming.
+        let wait = if snapshots.in_progress() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(core.next_tick_ms(now())).min(max_sleep)
+        };
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
@@ -119,7 +122,7 @@ pub async fn run(
         if !txns.is_empty() {
             let id = next_batch;
             next_batch += 1;
-            txns_since_snapshot += txns.len() as u64;
+            snapshots.count(txns.len());
             if durability.jobs.send(SyncJob::Batch { id, txns }).is_err() {
                 return Err("the transaction log thread stopped".into());
             }
@@ -127,11 +130,6 @@ pub async fn run(
                 batch: Some(id),
                 output,
             });
-            if txns_since_snapshot >= snapshot_after {
-                take_snapshot(&core, &durability)?;
-                txns_since_snapshot = 0;
-                snapshot_after = snapshot_threshold(durability.snap_count, &mut rng);
-            }
         } else if !output.is_empty() {
             if held.is_empty() {
                 deliver(output, &mut outputs);
@@ -142,6 +140,9 @@ pub async fn run(
                 });
             }
         }
+        // After this turn's batch was queued, so a finished snapshot is written only once
+        // every transaction its content may reflect is durable.
+        snapshots.advance(&core, &durability)?;
         while held
             .front()
             .is_some_and(|h| h.batch.is_none_or(|b| b <= durable))
@@ -155,30 +156,92 @@ pub async fn run(
     Ok(())
 }
 
-/// ZooKeeper snapshots after snapCount/2 plus a random share of snapCount/2 transactions.
-fn snapshot_threshold(snap_count: u64, rng: &mut u64) -> u64 {
-    // xorshift64: the spread only has to differ between servers and runs.
-    *rng ^= *rng << 13;
-    *rng ^= *rng >> 7;
-    *rng ^= *rng << 17;
-    let half = (snap_count / 2).max(1);
-    half + *rng % half
+/// Nodes serialized per turn of the core task while a snapshot is in progress: a pause
+/// of a few milliseconds, however large the tree.
+const SNAPSHOT_STEP_NODES: usize = 5_000;
+
+/// Fuzzy snapshots, as ZooKeeper takes them: the tree is walked in slices between
+/// requests while it keeps changing; recovery replays the log from the zxid the walk
+/// started at, and replay is idempotent, so the result is exact.
+struct Snapshots {
+    snap_count: u64,
+    rng: u64,
+    /// Transactions to go before the next snapshot starts.
+    after: u64,
+    since: u64,
+    walk: Option<(oxkeeper_storage::SnapshotBuilder, Instant, Duration)>,
 }
 
-fn take_snapshot(core: &Core, durability: &Durability) -> Result<(), String> {
-    let started = Instant::now();
-    let bytes = oxkeeper_storage::serialize_snapshot(core.tree(), &core.session_table());
-    let zxid = core.last_zxid();
-    tracing::info!(
-        zxid = format_args!("0x{zxid:x}"),
-        nodes = core.tree().node_count(),
-        pause_ms = started.elapsed().as_millis() as u64,
-        "snapshot serialized"
-    );
-    durability
-        .jobs
-        .send(SyncJob::Snapshot { zxid, bytes })
-        .map_err(|_| "the transaction log thread stopped".to_string())
+impl Snapshots {
+    fn new(snap_count: u64) -> Snapshots {
+        let mut s = Snapshots {
+            snap_count,
+            rng: wall_ms() as u64 | 1,
+            after: 0,
+            since: 0,
+            walk: None,
+        };
+        s.after = s.threshold();
+        s
+    }
+
+    /// ZooKeeper snapshots after snapCount/2 plus a random share of snapCount/2
+    /// transactions, so that ensemble members do not snapshot together.
+    fn threshold(&mut self) -> u64 {
+        // xorshift64: the spread only has to differ between servers and runs.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = (self.snap_count / 2).max(1);
+        half + self.rng % half
+    }
+
+    fn count(&mut self, txns: usize) {
+        self.since += txns as u64;
+    }
+
+    fn in_progress(&self) -> bool {
+        self.walk.is_some()
+    }
+
+    fn advance(&mut self, core: &Core, durability: &Durability) -> Result<(), String> {
+        if self.walk.is_none() {
+            if self.since < self.after {
+                return Ok(());
+            }
+            self.since = 0;
+            self.after = self.threshold();
+            let builder =
+                oxkeeper_storage::SnapshotBuilder::start(core.tree(), &core.session_table());
+            self.walk = Some((builder, Instant::now(), Duration::ZERO));
+        }
+        let Some((builder, _, longest)) = self.walk.as_mut() else {
+            return Ok(());
+        };
+        let slice = Instant::now();
+        let done = builder.step(core.tree(), SNAPSHOT_STEP_NODES);
+        *longest = (*longest).max(slice.elapsed());
+        if !done {
+            return Ok(());
+        }
+        let Some((builder, started, longest)) = self.walk.take() else {
+            return Ok(());
+        };
+        let zxid = builder.zxid();
+        let nodes = builder.nodes_written();
+        let bytes = builder.finish();
+        tracing::info!(
+            zxid = format_args!("0x{zxid:x}"),
+            nodes,
+            walk_ms = started.elapsed().as_millis() as u64,
+            longest_pause_ms = longest.as_millis() as u64,
+            "snapshot serialized"
+        );
+        durability
+            .jobs
+            .send(SyncJob::Snapshot { zxid, bytes })
+            .map_err(|_| "the transaction log thread stopped".to_string())
+    }
 }
 
 /// ZooKeeper's container manager schedule: a check every interval, deleting at most
