@@ -418,3 +418,31 @@ async fn mntr_reports_fsync_times_once_writes_were_synced() {
         assert!(server.mntr_value(key).is_some(), "{key}");
     }
 }
+
+#[tokio::test]
+async fn sess_lists_each_session_with_its_timing_and_ephemerals() {
+    let server = TestServer::start_with(&[]);
+    let zk = common::client(&server).await;
+    zk.create(
+        "/sess-eph",
+        b"",
+        &zookeeper_client::CreateMode::Ephemeral.with_acls(zookeeper_client::Acls::anyone_all()),
+    )
+    .await
+    .unwrap();
+    let out = server.four_letter("sess");
+    assert!(out.starts_with("Sessions (1):\n"), "{out}");
+    let line = out.lines().nth(1).unwrap();
+    let sid = format!("0x{:x}", zk.session_id().0);
+    assert!(line.starts_with(&sid), "{line}");
+    for field in [
+        "timeout=2000ms",
+        "last_contact=",
+        "expires_in=",
+        "ephemerals=1",
+        "closing=false",
+        "connection=/127.0.0.1:",
+    ] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+}
