@@ -23,7 +23,8 @@
 #   DATA_SIZE [100] bytes; NODES [1000]; CHURN_CLIENTS [16];
 #   SESSIONS [15000] idle sessions, CONNECT_CONCURRENCY [10000] connects at once, HOLD [10] s;
 #   EXPIRY_SESSIONS [10000], EXPIRY_TIMEOUT [2*TICK] ms; WATCHERS [1000], ROUNDS [20];
-#   THREADS [1] client runtime threads; ZK_PORT [21811], OX_PORT [21812]; OUT; KEEP_RESULTS.
+#   THREADS [1] client runtime threads; ZK_PORT, OX_PORT [free ports picked at start]; OUT;
+#   KEEP_RESULTS.
 # Session counts are capped to what the file-descriptor hard limit allows (each connection
 # needs one descriptor in the client and one in the server).
 set -euo pipefail
@@ -47,8 +48,11 @@ EXPIRY_TIMEOUT=${EXPIRY_TIMEOUT:-$((2 * TICK))}
 WATCHERS=${WATCHERS:-1000}
 ROUNDS=${ROUNDS:-20}
 THREADS=${THREADS:-1}
-ZK_PORT=${ZK_PORT:-21811}
-OX_PORT=${OX_PORT:-21812}
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+ZK_PORT=${ZK_PORT:-$(free_port)}
+OX_PORT=${OX_PORT:-$(free_port)}
 OUT=${OUT:-$REPO/docs/BENCHMARKS.md}
 
 log() { echo "bench-vs-zookeeper: $*" >&2; }
@@ -554,8 +558,8 @@ w("- Client and server share the machine's cores; the client is one `oxkeeper be
   "server's CPU per op. On loopback the kernel's TCP work is charged to whichever process "
   "sends, so both sides carry part of it.")
 w("- `sessions` opens its sessions as a connect storm (CONNECT_CONCURRENCY at once): connects "
-  "beyond a server's listen backlog (Java's default 50 for ZooKeeper; 128 for oxkeeper's "
-  "listener at the time of writing) have their SYNs dropped and retried by the kernel after "
+  "beyond a server's listen backlog (Java's default 50 for ZooKeeper; 1024 for oxkeeper, its "
+  "clientPortListenBacklog default) have their SYNs dropped and retried by the kernel after "
   "1, 3, 7, 15 s..., which dominates connect latency there; a connect not done within the "
   "client's 30 s counts as a failure. `churn` measures session establishment at a bounded "
   "concurrency instead.")
