@@ -71,7 +71,7 @@ async fn a_full_disk_stops_the_server_without_losing_acknowledged_writes() {
     std::fs::write(
         &cfg,
         format!(
-            "tickTime=200\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=16\nsnapCount=1000000\n",
+            "tickTime=200\ndataDir={}\nclientPort=0\nclientPortAddress=127.0.0.1\npreAllocSize=16\nsnapCount=1000000\nadmin.enableServer=false\n",
             data.display()
         ),
     )

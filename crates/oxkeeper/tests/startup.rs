@@ -43,7 +43,7 @@ fn unknown_keys_warn_overrides_apply_and_sigterm_stops_cleanly() {
     let cfg = dir.path().join("zoo.cfg");
     std::fs::write(
         &cfg,
-        "tickTime=200\nclientPort=1\nclientPortAddress=127.0.0.1\nnoSuchKey=1\n",
+        "tickTime=200\nclientPort=1\nclientPortAddress=127.0.0.1\nnoSuchKey=1\nadmin.enableServer=false\n",
     )
     .unwrap();
     let data = dir.path().join("data-here");

@@ -6,7 +6,7 @@
 //! knows is a warning; a known key with a bad value stops start-up with a message naming it.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 use oxkeeper_proto::frame::{DEFAULT_MAX_FRAME, FOUR_LETTER_WORDS};
@@ -89,6 +89,25 @@ pub struct Config {
     pub container_max_per_minute: u64,
     /// `znode.container.maxNeverUsedIntervalMs`: 0 keeps never-used containers forever.
     pub container_max_never_used_ms: u64,
+    /// `admin.enableServer`: the AdminServer (HTTP `/commands`), on by default as in
+    /// ZooKeeper. A port already in use is a warning, not a failed start-up.
+    pub admin_enable_server: bool,
+    /// `admin.serverAddress` (default 0.0.0.0).
+    pub admin_server_address: IpAddr,
+    /// `admin.serverPort` (default 8080).
+    pub admin_server_port: u16,
+    /// `admin.commandURL` (default `/commands`).
+    pub admin_command_url: String,
+    /// `metricsProvider.className` names ZooKeeper's `PrometheusMetricsProvider`: serve
+    /// Prometheus metrics at `/metrics`.
+    pub prometheus_enabled: bool,
+    /// `metricsProvider.httpHost` (default 0.0.0.0).
+    pub metrics_http_host: IpAddr,
+    /// `metricsProvider.httpPort` (default 7000).
+    pub metrics_http_port: u16,
+    /// Cut a log at a corrupt record instead of refusing to start (a command-line choice,
+    /// never a zoo.cfg key: it discards data).
+    pub truncate_log_at_corruption: bool,
     /// Every key/value as read, for `conf`.
     pub raw: BTreeMap<String, String>,
 }
@@ -120,6 +139,16 @@ impl Default for Config {
             container_check_interval_ms: 60_000,
             container_max_per_minute: 10_000,
             container_max_never_used_ms: 0,
+            admin_enable_server: true,
+            // The embedded default listens on loopback only; a zoo.cfg gets ZooKeeper's
+            // 0.0.0.0 (see from_properties).
+            admin_server_address: IpAddr::from([127, 0, 0, 1]),
+            admin_server_port: 8080,
+            admin_command_url: "/commands".into(),
+            prometheus_enabled: false,
+            metrics_http_host: IpAddr::from([0, 0, 0, 0]),
+            metrics_http_port: 7000,
+            truncate_log_at_corruption: false,
             raw: BTreeMap::new(),
         }
     }
@@ -129,14 +158,6 @@ impl Default for Config {
 const ACCEPTED_KEYS: &[&str] = &[
     "initLimit",
     "syncLimit",
-    "admin.enableServer",
-    "admin.serverPort",
-    "admin.serverAddress",
-    "admin.commandURL",
-    "metricsProvider.className",
-    "metricsProvider.httpPort",
-    "metricsProvider.httpHost",
-    "metricsProvider.exportJvmInfo",
     "standaloneEnabled",
     "reconfigEnabled",
     "secureClientPort",
@@ -179,6 +200,7 @@ impl Config {
         // ZooKeeper's code default tickTime is 3000 when a config file omits it.
         let mut c = Config {
             tick_time_ms: 3000,
+            admin_server_address: IpAddr::from([0, 0, 0, 0]),
             ..Config::default()
         };
         for (key, value) in &props {
@@ -240,6 +262,28 @@ impl Config {
                 "znode.container.maxNeverUsedIntervalMs" => {
                     c.container_max_never_used_ms = parse_num(key, v)?
                 }
+                "admin.enableServer" => c.admin_enable_server = parse_bool(key, v)?,
+                "admin.serverAddress" => c.admin_server_address = parse_host(key, v)?,
+                "admin.serverPort" => c.admin_server_port = parse_num(key, v)?,
+                "admin.commandURL" => c.admin_command_url = v.to_owned(),
+                "metricsProvider.className" => {
+                    c.prometheus_enabled = match v {
+                        crate::metrics::PROMETHEUS_PROVIDER => true,
+                        crate::metrics::DEFAULT_PROVIDER => false,
+                        _ => {
+                            return Err(invalid(
+                                key,
+                                v,
+                                "unknown metrics provider (known: ZooKeeper's PrometheusMetricsProvider and DefaultMetricsProvider)",
+                            ))
+                        }
+                    }
+                }
+                "metricsProvider.httpHost" => c.metrics_http_host = parse_host(key, v)?,
+                "metricsProvider.httpPort" => c.metrics_http_port = parse_num(key, v)?,
+                // No JVM to describe; the provider's other settings tune Java threads.
+                "metricsProvider.exportJvmInfo" => {}
+                n if n.starts_with("metricsProvider.") => {}
                 n if ACCEPTED_KEYS.contains(&n)
                     || n.starts_with("server.")
                     || n.starts_with("group.")
@@ -302,6 +346,19 @@ fn parse_timeout(key: &str, v: &str) -> Result<u32, ConfigError> {
         return Err(invalid(key, v, "must be a positive number of milliseconds"));
     }
     Ok(n as u32)
+}
+
+/// An IP address, or a host name resolved to its first address.
+fn parse_host(key: &str, v: &str) -> Result<IpAddr, ConfigError> {
+    if let Ok(ip) = v.parse() {
+        return Ok(ip);
+    }
+    (v, 0)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .map(|a| a.ip())
+        .ok_or_else(|| invalid(key, v, "not an IP address or a known host name"))
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, ConfigError> {
@@ -382,6 +439,58 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("minSessionTimeout"));
+    }
+
+    #[test]
+    fn admin_server_and_metrics_keys() {
+        let c = Config::default();
+        assert!(c.admin_enable_server);
+        assert_eq!(c.admin_server_port, 8080);
+        assert_eq!(
+            c.admin_server_address,
+            IpAddr::from([127, 0, 0, 1]),
+            "embedded default"
+        );
+        let from_file = Config::from_properties(props(&[])).unwrap();
+        assert_eq!(
+            from_file.admin_server_address,
+            IpAddr::from([0, 0, 0, 0]),
+            "ZooKeeper's"
+        );
+        assert_eq!(c.admin_command_url, "/commands");
+        assert!(!c.prometheus_enabled);
+        assert_eq!(c.metrics_http_port, 7000);
+        let c = Config::from_properties(props(&[
+            ("admin.enableServer", "false"),
+            ("admin.serverAddress", "127.0.0.1"),
+            ("admin.serverPort", "9090"),
+            ("admin.commandURL", "/cmds"),
+            (
+                "metricsProvider.className",
+                "org.apache.zookeeper.metrics.prometheus.PrometheusMetricsProvider",
+            ),
+            ("metricsProvider.httpHost", "localhost"),
+            ("metricsProvider.httpPort", "7001"),
+            ("metricsProvider.exportJvmInfo", "false"),
+            ("metricsProvider.numWorkerThreads", "2"),
+        ]))
+        .unwrap();
+        assert!(!c.admin_enable_server);
+        assert_eq!(c.admin_server_address, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.admin_server_port, 9090);
+        assert_eq!(c.admin_command_url, "/cmds");
+        assert!(c.prometheus_enabled);
+        assert!(c.metrics_http_host.is_loopback());
+        assert_eq!(c.metrics_http_port, 7001);
+        for (k, v) in [
+            ("admin.enableServer", "maybe"),
+            ("admin.serverPort", "80800"),
+            ("metricsProvider.className", "com.example.Nope"),
+            ("metricsProvider.httpPort", "x"),
+        ] {
+            let err = Config::from_properties(props(&[(k, v)])).unwrap_err();
+            assert!(err.to_string().contains(k), "{err}");
+        }
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub enum Event {
         peer: SocketAddr,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command or a metrics scrape: runs against the core between events,
+    /// as a four-letter word does, and answers through its own channel.
+    Admin {
+        run: crate::admin::CoreJob,
+    },
 }
 
 /// The core's notion of now: milliseconds since `started` on the monotonic clock, and
@@ -311,6 +316,7 @@ fn handle(
             let text = fourlw::render(word, peer, core, info, now);
             let _ = reply.send(text);
         }
+        Event::Admin { run } => run(core, info, now),
     }
 }
 

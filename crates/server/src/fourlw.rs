@@ -1,11 +1,23 @@
 //! The four-letter words, in Apache ZooKeeper's output formats (tools parse them).
+//!
+//! Every word's figures are gathered by a function returning values ([`summary`],
+//! [`connections`], [`conf_view`], [`environment`], [`dir_sizes`], [`dump_view`], the
+//! watch views, and [`Monitor`] for `mntr`). The text here, the AdminServer's JSON
+//! (`crate::admin`) and the Prometheus metrics (`crate::metrics`) are all rendered from
+//! those values, so they cannot disagree.
 
 use std::fmt::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
-use oxkeeper_core::pipeline::{Conn, Core, Now};
+use oxkeeper_core::pipeline::{ConnStats, Core, Now};
+use oxkeeper_core::session::SessionId;
 
+use crate::metrics::Monitor;
 use crate::{ServerInfo, VERSION};
+
+/// ZooKeeper's default trace mask, which `gtmk` reports.
+pub(crate) const TRACE_MASK: i64 = 306;
 
 /// Output of a whitelisted word.
 /// `peer` is the connection asking: ZooKeeper lists it among the clients too.
@@ -19,10 +31,10 @@ pub fn render(
     match word {
         "ruok" => "imok".into(),
         "isro" => "rw".into(),
-        "gtmk" => "306".into(),
-        "stmk" => "306".into(),
-        "srvr" => srvr(core, peer, false),
-        "stat" => srvr(core, peer, true),
+        "gtmk" => TRACE_MASK.to_string(),
+        "stmk" => TRACE_MASK.to_string(),
+        "srvr" => srvr(core, info, peer, false),
+        "stat" => srvr(core, info, peer, true),
         "cons" => cons(core, peer),
         "crst" => {
             core.reset_connection_stats();
@@ -33,31 +45,68 @@ pub fn render(
             "Server stats reset.\n".into()
         }
         "conf" => conf(info),
-        "envi" => envi(info),
+        "envi" => envi(),
         "dirs" => dirs(info),
         "dump" => dump(core, now),
         "wchs" => wchs(core),
         "wchc" => wchc(core),
         "wchp" => wchp(core),
-        "mntr" => mntr(core, info, now),
+        // The word's own connection is one of the live connections, as in ZooKeeper.
+        "mntr" => mntr(&Monitor::collect(core, info, 1)),
         "hash" => String::new(),
         "sess" => sess(core, now),
         _ => String::new(),
     }
 }
 
+/// `<version>, built on <date>`: the version line of `srvr` and `zk_version` of `mntr`.
+pub(crate) fn full_version() -> String {
+    format!("{VERSION}, built on 2026-11-22 00:00 UTC")
+}
+
 fn version_line() -> String {
-    format!("Zookeeper version: {VERSION}, built on 2026-11-22 00:00 UTC\n")
+    format!("Zookeeper version: {}\n", full_version())
+}
+
+/// The figures of `srvr` (ZooKeeper's `ServerStats`).
+#[derive(Debug, Clone)]
+pub(crate) struct Summary {
+    pub latency_min_ms: u64,
+    pub latency_avg_ms: f64,
+    pub latency_max_ms: u64,
+    pub packets_received: u64,
+    pub packets_sent: u64,
+    /// Client connections, not counting a four-letter word's own.
+    pub connections: usize,
+    pub outstanding: u64,
+    pub zxid: i64,
+    pub mode: &'static str,
+    pub node_count: usize,
+    pub auth_failed: u64,
+    pub uptime_ms: u64,
+}
+
+pub(crate) fn summary(core: &Core, info: &ServerInfo) -> Summary {
+    let st = core.stats();
+    Summary {
+        latency_min_ms: st.latency.min_ms,
+        latency_avg_ms: st.latency.avg_ms(),
+        latency_max_ms: st.latency.max_ms,
+        packets_received: st.packets_received,
+        packets_sent: st.packets_sent,
+        connections: core.connections().count(),
+        outstanding: 0,
+        zxid: core.last_zxid(),
+        mode: "standalone",
+        node_count: node_count(core),
+        auth_failed: st.auth_failed,
+        uptime_ms: info.started.elapsed().as_millis() as u64,
+    }
 }
 
 /// Java's view of the node count includes the root twice (`""` and `/`).
-fn node_count(core: &Core) -> usize {
+pub(crate) fn node_count(core: &Core) -> usize {
     core.tree().node_count() + 1
-}
-
-/// The 4lw connection itself counts, as in ZooKeeper.
-fn connection_count(core: &Core) -> usize {
-    core.connections().count() + 1
 }
 
 /// The asking connection, which has no session: ` /ip:port[0](queued=0,recved=1,sent=0)`.
@@ -65,42 +114,63 @@ fn asking(peer: SocketAddr) -> String {
     format!("/{peer}[0](queued=0,recved=1,sent=0)")
 }
 
-fn srvr(core: &Core, peer: SocketAddr, with_clients: bool) -> String {
+fn srvr(core: &Core, info: &ServerInfo, peer: SocketAddr, with_clients: bool) -> String {
     let mut s = version_line();
     if with_clients {
         s.push_str("Clients:\n");
-        for c in sorted_conns(core) {
-            let _ = writeln!(s, " {}", brief(c));
+        for c in connections(core) {
+            let _ = writeln!(s, " {}", brief(&c));
         }
         let _ = writeln!(s, " {}", asking(peer));
         s.push('\n');
     }
-    let st = core.stats();
-    let l = &st.latency;
+    let sum = summary(core, info);
     let _ = writeln!(
         s,
         "Latency min/avg/max: {}/{}/{}",
-        l.min_ms,
-        java_double(l.avg_ms()),
-        l.max_ms
+        sum.latency_min_ms,
+        java_double(sum.latency_avg_ms),
+        sum.latency_max_ms
     );
-    let _ = writeln!(s, "Received: {}", st.packets_received);
-    let _ = writeln!(s, "Sent: {}", st.packets_sent);
-    let _ = writeln!(s, "Connections: {}", connection_count(core));
-    let _ = writeln!(s, "Outstanding: 0");
-    let _ = writeln!(s, "Zxid: 0x{:x}", core.last_zxid());
-    let _ = writeln!(s, "Mode: standalone");
-    let _ = writeln!(s, "Node count: {}", node_count(core));
+    let _ = writeln!(s, "Received: {}", sum.packets_received);
+    let _ = writeln!(s, "Sent: {}", sum.packets_sent);
+    // The 4lw connection counts, as in ZooKeeper.
+    let _ = writeln!(s, "Connections: {}", sum.connections + 1);
+    let _ = writeln!(s, "Outstanding: {}", sum.outstanding);
+    let _ = writeln!(s, "Zxid: 0x{:x}", sum.zxid);
+    let _ = writeln!(s, "Mode: {}", sum.mode);
+    let _ = writeln!(s, "Node count: {}", sum.node_count);
     s
 }
 
-fn sorted_conns(core: &Core) -> Vec<&Conn> {
-    let mut v: Vec<&Conn> = core.connections().collect();
-    v.sort_by_key(|c| c.id);
-    v
+/// One client connection as `stat` and `cons` show it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnView {
+    pub peer: SocketAddr,
+    pub session: Option<SessionId>,
+    /// The session's negotiated timeout; 0 without a session.
+    pub timeout_ms: u32,
+    pub stats: ConnStats,
 }
 
-fn brief(c: &Conn) -> String {
+/// Every client connection, oldest first.
+pub(crate) fn connections(core: &Core) -> Vec<ConnView> {
+    let mut v: Vec<_> = core.connections().collect();
+    v.sort_by_key(|c| c.id);
+    v.into_iter()
+        .map(|c| ConnView {
+            peer: c.peer,
+            session: c.session,
+            timeout_ms: c
+                .session
+                .and_then(|sid| core.sessions().timeout_of(sid))
+                .unwrap_or(0),
+            stats: c.stats.clone(),
+        })
+        .collect()
+}
+
+fn brief(c: &ConnView) -> String {
     format!(
         "/{}[1](queued=0,recved={},sent={})",
         c.peer, c.stats.received, c.stats.sent
@@ -109,18 +179,17 @@ fn brief(c: &Conn) -> String {
 
 fn cons(core: &Core, peer: SocketAddr) -> String {
     let mut s = String::new();
-    for c in sorted_conns(core) {
-        let b = brief(c);
+    for c in connections(core) {
+        let b = brief(&c);
         let Some(sid) = c.session else {
             let _ = writeln!(s, " {b}");
             continue;
         };
         let b = b.trim_end_matches(')');
-        let timeout = core.sessions().timeout_of(sid).unwrap_or(0);
         let _ = write!(
             s,
             " {b},sid={sid},lop={},est={},to={}",
-            c.stats.last_op, c.stats.established_wall_ms, timeout
+            c.stats.last_op, c.stats.established_wall_ms, c.timeout_ms
         );
         if let Some(cxid) = c.stats.last_cxid {
             let _ = write!(s, ",lcxid=0x{cxid:x}");
@@ -132,7 +201,7 @@ fn cons(core: &Core, peer: SocketAddr) -> String {
             c.stats.last_response_wall_ms,
             c.stats.latency.last_ms,
             c.stats.latency.min_ms,
-            c.stats.latency.avg_ms().round() as u64,
+            conn_avg_latency(&c.stats),
             c.stats.latency.max_ms
         );
     }
@@ -141,53 +210,98 @@ fn cons(core: &Core, peer: SocketAddr) -> String {
     s
 }
 
-fn conf(info: &ServerInfo) -> String {
+/// A connection's average latency, a whole number of milliseconds as ZooKeeper gives it.
+pub(crate) fn conn_avg_latency(stats: &ConnStats) -> u64 {
+    stats.latency.avg_ms().round() as u64
+}
+
+/// The serving configuration that `conf` prints.
+#[derive(Debug, Clone)]
+pub(crate) struct ConfView {
+    pub client_port: u16,
+    /// The snapshot directory (`<dataDir>/version-2`).
+    pub data_dir: PathBuf,
+    /// The log directory (`<dataLogDir>/version-2`).
+    pub data_log_dir: PathBuf,
+    pub tick_time_ms: u32,
+    pub max_client_cnxns: u32,
+    pub min_session_timeout_ms: u32,
+    pub max_session_timeout_ms: u32,
+    pub listen_backlog: u32,
+    /// A standalone server reports 0, whatever `serverId` says.
+    pub server_id: i64,
+}
+
+pub(crate) fn conf_view(info: &ServerInfo) -> ConfView {
     let c = &info.config;
-    let data = c.data_dir.join("version-2");
-    let log = c.data_log_dir().join("version-2");
+    ConfView {
+        client_port: info.client_addr.port(),
+        data_dir: c.data_dir.join("version-2"),
+        data_log_dir: c.data_log_dir().join("version-2"),
+        tick_time_ms: c.tick_time_ms,
+        max_client_cnxns: c.max_client_cnxns,
+        min_session_timeout_ms: c.min_session_timeout_ms(),
+        max_session_timeout_ms: c.max_session_timeout_ms(),
+        listen_backlog: c.listen_backlog,
+        server_id: 0,
+    }
+}
+
+fn conf(info: &ServerInfo) -> String {
+    let c = conf_view(info);
     let mut s = String::new();
-    let _ = writeln!(s, "clientPort={}", info.client_addr.port());
+    let _ = writeln!(s, "clientPort={}", c.client_port);
     let _ = writeln!(s, "secureClientPort=-1");
-    let _ = writeln!(s, "dataDir={}", data.display());
-    let _ = writeln!(s, "dataDirSize={}", dir_size(&data));
-    let _ = writeln!(s, "dataLogDir={}", log.display());
-    let _ = writeln!(s, "dataLogSize={}", dir_size(&log));
+    let _ = writeln!(s, "dataDir={}", c.data_dir.display());
+    let _ = writeln!(s, "dataDirSize={}", dir_size(&c.data_dir));
+    let _ = writeln!(s, "dataLogDir={}", c.data_log_dir.display());
+    let _ = writeln!(s, "dataLogSize={}", dir_size(&c.data_log_dir));
     let _ = writeln!(s, "tickTime={}", c.tick_time_ms);
     let _ = writeln!(s, "maxClientCnxns={}", c.max_client_cnxns);
-    let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms());
-    let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms());
+    let _ = writeln!(s, "minSessionTimeout={}", c.min_session_timeout_ms);
+    let _ = writeln!(s, "maxSessionTimeout={}", c.max_session_timeout_ms);
     let _ = writeln!(s, "clientPortListenBacklog={}", c.listen_backlog);
-    let _ = writeln!(s, "serverId=0");
+    let _ = writeln!(s, "serverId={}", c.server_id);
     s
 }
 
-fn envi(_info: &ServerInfo) -> String {
+/// `envi`'s keys and values, in ZooKeeper's order (`<NA>` where Java facts do not apply).
+pub(crate) fn environment() -> Vec<(&'static str, String)> {
     let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
+    let na = || "<NA>".to_owned();
     let host = std::fs::read_to_string("/etc/hostname")
         .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "<NA>".into());
+        .unwrap_or_else(|_| na());
     let cwd = std::env::current_dir()
         .map(|d| d.display().to_string())
-        .unwrap_or_else(|_| "<NA>".into());
+        .unwrap_or_else(|_| na());
+    vec![
+        ("zookeeper.version", VERSION.to_owned()),
+        ("host.name", host),
+        ("java.version", na()),
+        ("java.vendor", na()),
+        ("java.home", na()),
+        ("java.class.path", na()),
+        ("java.library.path", na()),
+        ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
+        ("java.compiler", na()),
+        ("os.name", std::env::consts::OS.to_owned()),
+        ("os.arch", std::env::consts::ARCH.to_owned()),
+        ("os.version", na()),
+        ("user.name", var("USER")),
+        ("user.home", var("HOME")),
+        ("user.dir", cwd),
+        ("os.memory.free", na()),
+        ("os.memory.max", na()),
+        ("os.memory.total", na()),
+    ]
+}
+
+fn envi() -> String {
     let mut s = String::from("Environment:\n");
-    let _ = writeln!(s, "zookeeper.version={VERSION}");
-    let _ = writeln!(s, "host.name={host}");
-    let _ = writeln!(s, "java.version=<NA>");
-    let _ = writeln!(s, "java.vendor=<NA>");
-    let _ = writeln!(s, "java.home=<NA>");
-    let _ = writeln!(s, "java.class.path=<NA>");
-    let _ = writeln!(s, "java.library.path=<NA>");
-    let _ = writeln!(s, "java.io.tmpdir={}", std::env::temp_dir().display());
-    let _ = writeln!(s, "java.compiler=<NA>");
-    let _ = writeln!(s, "os.name={}", std::env::consts::OS);
-    let _ = writeln!(s, "os.arch={}", std::env::consts::ARCH);
-    let _ = writeln!(s, "os.version=<NA>");
-    let _ = writeln!(s, "user.name={}", var("USER"));
-    let _ = writeln!(s, "user.home={}", var("HOME"));
-    let _ = writeln!(s, "user.dir={cwd}");
-    let _ = writeln!(s, "os.memory.free=<NA>");
-    let _ = writeln!(s, "os.memory.max=<NA>");
-    let _ = writeln!(s, "os.memory.total=<NA>");
+    for (k, v) in environment() {
+        let _ = writeln!(s, "{k}={v}");
+    }
     s
 }
 
@@ -203,51 +317,84 @@ fn dir_size(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// Bytes in the snapshot and the log directories, as `dirs` reports them.
+pub(crate) fn dir_sizes(info: &ServerInfo) -> (u64, u64) {
+    let c = conf_view(info);
+    (dir_size(&c.data_dir), dir_size(&c.data_log_dir))
+}
+
 fn dirs(info: &ServerInfo) -> String {
-    let c = &info.config;
-    format!(
-        "datadir_size: {}\nlogdir_size: {}\n",
-        dir_size(&c.data_dir.join("version-2")),
-        dir_size(&c.data_log_dir().join("version-2"))
-    )
+    let (data, log) = dir_sizes(info);
+    format!("datadir_size: {data}\nlogdir_size: {log}\n")
+}
+
+/// What `dump` shows: sessions by expiry time, ephemerals by session, and connections.
+#[derive(Debug, Clone)]
+pub(crate) struct DumpView {
+    /// Expiry buckets, soonest first: wall-clock time (ms) and the sessions due then.
+    pub buckets: Vec<(i64, Vec<SessionId>)>,
+    /// Sessions owning ephemeral nodes, with their paths, both sorted.
+    pub ephemerals: Vec<(i64, Vec<String>)>,
+    /// Connections with a session, oldest first.
+    pub connections: Vec<(SocketAddr, SessionId)>,
+    pub now_wall_ms: i64,
+}
+
+pub(crate) fn dump_view(core: &Core, now: Now) -> DumpView {
+    // ZooKeeper keeps buckets a session moved out of until they fall due, and prints them.
+    let buckets = core
+        .sessions()
+        .dump_by_bucket()
+        .into_iter()
+        .map(|(at_ms, ids)| (now.wall_ms + (at_ms as i64 - now.mono_ms as i64), ids))
+        .collect();
+    let mut owners: Vec<i64> = core.tree().ephemeral_sessions().collect();
+    owners.sort();
+    let ephemerals = owners
+        .into_iter()
+        .map(|owner| {
+            let mut paths = core.tree().ephemerals(owner);
+            paths.sort();
+            (owner, paths)
+        })
+        .collect();
+    let connections = connections(core)
+        .into_iter()
+        .filter_map(|c| c.session.map(|sid| (c.peer, sid)))
+        .collect();
+    DumpView {
+        buckets,
+        ephemerals,
+        connections,
+        now_wall_ms: now.wall_ms,
+    }
 }
 
 fn dump(core: &Core, now: Now) -> String {
+    let d = dump_view(core, now);
     let mut s = String::from("SessionTracker dump:\n");
-    let buckets = core.sessions().dump_by_bucket();
-    let total: usize = buckets.iter().map(|(_, v)| v.len()).sum();
-    // ZooKeeper keeps buckets a session moved out of until they fall due, and prints them.
-    let _ = writeln!(s, "Session Sets ({})/({total}):", buckets.len());
-    for (at_ms, ids) in &buckets {
-        let wall = now.wall_ms + (*at_ms as i64 - now.mono_ms as i64);
-        let _ = writeln!(s, "{} expire at {}:", ids.len(), java_date(wall));
+    let total: usize = d.buckets.iter().map(|(_, v)| v.len()).sum();
+    let _ = writeln!(s, "Session Sets ({})/({total}):", d.buckets.len());
+    for (wall, ids) in &d.buckets {
+        let _ = writeln!(s, "{} expire at {}:", ids.len(), java_date(*wall));
         for id in ids {
             let _ = writeln!(s, "\t{id}");
         }
     }
     s.push_str("ephemeral nodes dump:\n");
-    let mut owners: Vec<i64> = core.tree().ephemeral_sessions().collect();
-    owners.sort();
-    let _ = writeln!(s, "Sessions with Ephemerals ({}):", owners.len());
-    for owner in owners {
+    let _ = writeln!(s, "Sessions with Ephemerals ({}):", d.ephemerals.len());
+    for (owner, paths) in &d.ephemerals {
         let _ = writeln!(s, "0x{owner:x}:");
-        let mut paths = core.tree().ephemerals(owner);
-        paths.sort();
         for p in paths {
             let _ = writeln!(s, "\t{p}");
         }
     }
     s.push_str("Connections dump:\n");
-    let conns: Vec<&Conn> = sorted_conns(core)
-        .into_iter()
-        .filter(|c| c.session.is_some())
-        .collect();
-    let _ = writeln!(s, "Connections Sets (1)/({}):", conns.len());
-    let _ = writeln!(s, "{} expire at {}:", conns.len(), java_date(now.wall_ms));
-    for c in conns {
-        if let Some(sid) = c.session {
-            let _ = writeln!(s, "\tip: /{} sessionId: {sid}", c.peer);
-        }
+    let n = d.connections.len();
+    let _ = writeln!(s, "Connections Sets (1)/({n}):");
+    let _ = writeln!(s, "{n} expire at {}:", java_date(d.now_wall_ms));
+    for (peer, sid) in &d.connections {
+        let _ = writeln!(s, "\tip: /{peer} sessionId: {sid}");
     }
     s
 }
@@ -284,12 +431,12 @@ fn sess(core: &Core, now: Now) -> String {
     s
 }
 
-fn session_of(core: &Core, conn: oxkeeper_core::watch::ConnId) -> String {
+/// The session of a connection; 0 for one without a session.
+fn session_of(core: &Core, conn: oxkeeper_core::watch::ConnId) -> SessionId {
     core.connections()
         .find(|c| c.id == conn)
         .and_then(|c| c.session)
-        .map(|sid| sid.to_string())
-        .unwrap_or_else(|| "0x0".into())
+        .unwrap_or(SessionId(0))
 }
 
 fn wchs(core: &Core) -> String {
@@ -300,10 +447,31 @@ fn wchs(core: &Core) -> String {
     )
 }
 
+/// `wchc`: the watched paths of each connection, by its session.
+pub(crate) fn watches_by_session(core: &Core) -> Vec<(SessionId, Vec<String>)> {
+    core.watches()
+        .by_connection()
+        .into_iter()
+        .map(|(conn, paths)| (session_of(core, conn), paths))
+        .collect()
+}
+
+/// `wchp`: the sessions watching each path.
+pub(crate) fn watches_by_path(core: &Core) -> Vec<(String, Vec<SessionId>)> {
+    core.watches()
+        .by_path()
+        .into_iter()
+        .map(|(path, conns)| {
+            let sessions = conns.into_iter().map(|c| session_of(core, c)).collect();
+            (path, sessions)
+        })
+        .collect()
+}
+
 fn wchc(core: &Core) -> String {
     let mut s = String::new();
-    for (conn, paths) in core.watches().by_connection() {
-        let _ = writeln!(s, "{}", session_of(core, conn));
+    for (sid, paths) in watches_by_session(core) {
+        let _ = writeln!(s, "{sid}");
         for p in paths {
             let _ = writeln!(s, "\t{p}");
         }
@@ -314,97 +482,26 @@ fn wchc(core: &Core) -> String {
 
 fn wchp(core: &Core) -> String {
     let mut s = String::new();
-    for (path, conns) in core.watches().by_path() {
+    for (path, sessions) in watches_by_path(core) {
         let _ = writeln!(s, "{path}");
-        for c in conns {
-            let _ = writeln!(s, "\t{}", session_of(core, c));
+        for sid in sessions {
+            let _ = writeln!(s, "\t{sid}");
         }
     }
     s.push('\n');
     s
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn max_fds() -> u64 {
-    std::fs::read_to_string("/proc/self/limits")
-        .ok()
-        .and_then(|l| {
-            l.lines()
-                .find(|line| line.starts_with("Max open files"))
-                .and_then(|line| line.split_whitespace().nth(3).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
-}
-
-fn mntr(core: &Core, info: &ServerInfo, _now: Now) -> String {
-    let st = core.stats();
-    let fsync = *info.fsync.lock().unwrap_or_else(|e| e.into_inner());
-    let fsync_avg = if fsync.count == 0 {
-        0.0
-    } else {
-        fsync.total_ms as f64 / fsync.count as f64
-    };
-    let tree = core.tree();
-    let sessions = core.sessions();
-    let rows: Vec<(&str, String)> = vec![
-        (
-            "zk_version",
-            format!("{VERSION}, built on 2026-11-22 00:00 UTC"),
-        ),
-        ("zk_server_state", "standalone".into()),
-        ("zk_avg_latency", java_double(st.latency.avg_ms())),
-        ("zk_max_latency", st.latency.max_ms.to_string()),
-        ("zk_min_latency", st.latency.min_ms.to_string()),
-        ("zk_packets_received", st.packets_received.to_string()),
-        ("zk_packets_sent", st.packets_sent.to_string()),
-        (
-            "zk_num_alive_connections",
-            connection_count(core).to_string(),
-        ),
-        ("zk_outstanding_requests", "0".into()),
-        ("zk_uptime", info.started.elapsed().as_millis().to_string()),
-        ("zk_znode_count", node_count(core).to_string()),
-        ("zk_watch_count", core.watches().watch_count().to_string()),
-        ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
-        (
-            "zk_approximate_data_size",
-            tree.approximate_data_size().to_string(),
-        ),
-        ("zk_global_sessions", sessions.len().to_string()),
-        ("zk_local_sessions", "0".into()),
-        ("zk_open_file_descriptor_count", open_fds().to_string()),
-        ("zk_max_file_descriptor_count", max_fds().to_string()),
-        ("zk_connection_drop_probability", "0.0".into()),
-        ("zk_auth_failed_count", st.auth_failed.to_string()),
-        ("zk_last_proposal_size", "-1".into()),
-        ("zk_sessions_expired", st.sessions_expired.to_string()),
-        ("zk_sessions_closed", st.sessions_closed.to_string()),
-        ("zk_session_stall_count", sessions.stall_count().to_string()),
-        (
-            "zk_session_stall_total_ms",
-            sessions.stall_total_ms().to_string(),
-        ),
-        // ZooKeeper's fsynctime summary, in milliseconds.
-        ("zk_avg_fsynctime", java_double(fsync_avg)),
-        ("zk_min_fsynctime", fsync.min_ms.to_string()),
-        ("zk_max_fsynctime", fsync.max_ms.to_string()),
-        ("zk_cnt_fsynctime", fsync.count.to_string()),
-        ("zk_sum_fsynctime", fsync.total_ms.to_string()),
-    ];
+fn mntr(m: &Monitor) -> String {
     let mut s = String::new();
-    for (k, v) in rows {
-        let _ = writeln!(s, "{k}\t{v}");
+    for (k, v) in m.rows() {
+        let _ = writeln!(s, "zk_{k}\t{v}");
     }
     s
 }
 
 /// A double as Java prints it, rounded to 4 decimals as ZooKeeper does: `0.0`, `0.2857`.
-fn java_double(v: f64) -> String {
+pub(crate) fn java_double(v: f64) -> String {
     let r = (v * 10_000.0).round() / 10_000.0;
     if r.fract() == 0.0 {
         format!("{r:.1}")

@@ -5,12 +5,14 @@
 //! ticks, and the four-letter words. Must not hold protocol or tree logic: requests are
 //! decoded and answered by the core; this crate only moves bytes and time.
 
+mod admin;
 pub mod config;
 mod connection;
 mod core_task;
 mod durability;
 pub mod fourlw;
 mod listener;
+mod metrics;
 mod outlet;
 
 use std::net::SocketAddr;
@@ -114,7 +116,10 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let recovered = oxkeeper_storage::recover(
         &data_dir,
         &log_dir,
-        oxkeeper_storage::RecoverOptions::default(),
+        oxkeeper_storage::RecoverOptions {
+            truncate_at_corruption: config.truncate_log_at_corruption,
+            ..oxkeeper_storage::RecoverOptions::default()
+        },
     )
     .map_err(|e| ServerError::Recovery {
         dir: data_dir.clone(),
@@ -146,6 +151,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     let local_addr = listener
         .local_addr()
         .map_err(|source| ServerError::Bind { addr, source })?;
+    let http = admin::bind(&config).await?;
     let fsync = Arc::new(std::sync::Mutex::new(durability::FsyncStats::default()));
     let info = Arc::new(ServerInfo {
         config: config.clone(),
@@ -190,6 +196,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         shutdown_rx.clone(),
         durability,
     ));
+    let http = admin::spawn(
+        http,
+        admin::CoreHandle::new(events_tx.clone(), info.clone()),
+        shutdown_rx.clone(),
+    );
     let accept = tokio::spawn(listener::accept_loop(
         listener,
         info,
@@ -202,6 +213,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         // However the core ended, stop accepting and close every connection.
         let _ = shutdown_on_failure.send(true);
         let _ = accept.await;
+        http.stopped().await;
         result
     });
     tracing::info!(%local_addr, version = VERSION, "oxkeeper serving");

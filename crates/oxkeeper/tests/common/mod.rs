@@ -40,6 +40,8 @@ impl TestServer {
             "clientPortAddress=127.0.0.1".to_owned(),
             "maxClientCnxns=0".to_owned(),
             "4lw.commands.whitelist=*".to_owned(),
+            // On by default (port 8080): parallel test servers would fight over it.
+            "admin.enableServer=false".to_owned(),
         ];
         cfg.extend(extra.iter().map(|s| s.to_string()));
         let cfg_path = dir.path().join("zoo.cfg");
