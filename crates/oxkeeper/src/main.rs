@@ -4,6 +4,7 @@
 //! hands a [`Config`] to `oxkeeper-server`.
 
 mod bench;
+mod cli;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,9 @@ enum Command {
     /// Print transaction logs and snapshots (oxkeeper's or Apache ZooKeeper's): a file, or
     /// a data directory and everything in it.
     Inspect(InspectArgs),
+    /// A zkCli.sh-like shell for a ZooKeeper-compatible server: interactive (history, TAB
+    /// completion of znode paths), one command from the command line, or commands from stdin.
+    Cli(cli::CliArgs),
 }
 
 #[derive(Args)]
@@ -53,6 +57,11 @@ struct ServeArgs {
     /// Data directory (overrides dataDir).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// When a transaction log is corrupt in the middle, cut it at the first bad record and
+    /// start from what precedes it, instead of refusing to start. Transactions after that
+    /// point are lost: use it only after copying the data directory.
+    #[arg(long)]
+    truncate_log_at_corruption: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +77,7 @@ fn main() -> anyhow::Result<()> {
     let args = match cli.command {
         Some(Command::Serve(a)) => a,
         Some(Command::Bench(a)) => return bench::run(a),
+        Some(Command::Cli(a)) => std::process::exit(cli::run(a)),
         Some(Command::Inspect(a)) => {
             let text = oxkeeper_storage::inspect::describe(&a.path, a.json)
                 .with_context(|| format!("cannot inspect {}", a.path.display()))?;
@@ -89,6 +99,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    config.truncate_log_at_corruption = args.truncate_log_at_corruption;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
