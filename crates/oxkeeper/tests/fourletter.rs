@@ -414,6 +414,8 @@ async fn mntr_reports_fsync_times_once_writes_were_synced() {
         "zk_min_fsynctime",
         "zk_max_fsynctime",
         "zk_sum_fsynctime",
+        "zk_p50_fsynctime",
+        "zk_p99_fsynctime",
     ] {
         assert!(server.mntr_value(key).is_some(), "{key}");
     }

@@ -33,7 +33,8 @@ pub enum SyncEvent {
     Failed(String),
 }
 
-/// Figures the sync thread reports for metrics.
+/// Figures the sync thread reports for metrics: ZooKeeper's fsynctime summary plus a
+/// histogram for its percentiles.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct FsyncStats {
     pub count: u64,
@@ -41,6 +42,43 @@ pub struct FsyncStats {
     pub min_ms: u64,
     pub max_ms: u64,
     pub total_ms: u64,
+    /// `histogram_us[k]` counts fsyncs that took less than 2^k µs (the last bucket also
+    /// everything slower): fixed size, so reading it copies no allocation.
+    pub histogram_us: [u64; 32],
+}
+
+impl FsyncStats {
+    pub fn record(&mut self, took: Duration) {
+        let ms = took.as_millis() as u64;
+        self.min_ms = if self.count == 0 {
+            ms
+        } else {
+            self.min_ms.min(ms)
+        };
+        self.count += 1;
+        self.last_ms = ms;
+        self.max_ms = self.max_ms.max(ms);
+        self.total_ms += ms;
+        let us = took.as_micros().max(1) as u64;
+        let bucket = (64 - us.leading_zeros() as usize).min(self.histogram_us.len() - 1);
+        self.histogram_us[bucket] += 1;
+    }
+
+    /// The `q` quantile in milliseconds, as the upper bound of its histogram bucket.
+    pub fn quantile_ms(&self, q: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let rank = ((self.count as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (k, n) in self.histogram_us.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return (1u64 << k) as f64 / 1000.0;
+            }
+        }
+        self.max_ms as f64
+    }
 }
 
 pub struct SyncSettings {
@@ -130,14 +168,31 @@ fn sync(log: &mut TxnLog, stats: &std::sync::Mutex<FsyncStats>, fail: &impl Fn(S
             return false;
         }
     };
-    let ms = synced.fsync.as_millis() as u64;
-    let mut s = stats.lock().unwrap_or_else(|e| e.into_inner());
-    s.min_ms = if s.count == 0 { ms } else { s.min_ms.min(ms) };
-    s.count += 1;
-    s.last_ms = ms;
-    s.max_ms = s.max_ms.max(ms);
-    s.total_ms += ms;
+    stats
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .record(synced.fsync);
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_quantiles_come_from_the_histogram() {
+        let mut s = FsyncStats::default();
+        for _ in 0..90 {
+            s.record(Duration::from_micros(700));
+        }
+        for _ in 0..10 {
+            s.record(Duration::from_millis(40));
+        }
+        assert_eq!(s.count, 100);
+        assert_eq!(s.quantile_ms(0.5), 1.024, "700 µs falls below 2^10 µs");
+        assert_eq!(s.quantile_ms(0.99), 65.536, "40 ms falls below 2^16 µs");
+        assert_eq!((s.min_ms, s.max_ms), (0, 40));
+    }
 }
 
 fn snapshot_loop(

@@ -173,6 +173,10 @@ impl Monitor {
             ("max_fsynctime", int(f.max_ms)),
             ("cnt_fsynctime", int(f.count)),
             ("sum_fsynctime", int(f.total_ms)),
+            ("p50_fsynctime", Value::Float(f.quantile_ms(0.5))),
+            ("p95_fsynctime", Value::Float(f.quantile_ms(0.95))),
+            ("p99_fsynctime", Value::Float(f.quantile_ms(0.99))),
+            ("p999_fsynctime", Value::Float(f.quantile_ms(0.999))),
         ]
     }
 }
@@ -235,9 +239,9 @@ impl Collector for Snapshot {
 
 /// The OpenMetrics text for one snapshot.
 ///
-/// `prometheus-client` has no summary type, so the `fsynctime` summary (count and sum
-/// of the fsync times in milliseconds, as ZooKeeper's `fsynctime`; no quantiles: the
-/// server keeps no distribution) is written after the registry's families.
+/// `prometheus-client` has no summary type, so the `fsynctime` summary (quantiles, count
+/// and sum of the fsync times in milliseconds, as ZooKeeper's `fsynctime`) is written
+/// after the registry's families.
 pub(crate) fn encode(monitor: Monitor) -> Result<String, fmt::Error> {
     let fsync = monitor.fsync;
     let mut registry = Registry::default();
@@ -245,6 +249,12 @@ pub(crate) fn encode(monitor: Monitor) -> Result<String, fmt::Error> {
     let mut out = String::new();
     prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
     out.push_str("# HELP fsynctime fsynctime\n# TYPE fsynctime summary\n");
+    for q in [0.5, 0.9, 0.99] {
+        fmt::Write::write_fmt(
+            &mut out,
+            format_args!("fsynctime{{quantile=\"{q}\"}} {}\n", fsync.quantile_ms(q)),
+        )?;
+    }
     fmt::Write::write_fmt(
         &mut out,
         format_args!(
