@@ -175,26 +175,6 @@ fn sync(log: &mut TxnLog, stats: &std::sync::Mutex<FsyncStats>, fail: &impl Fn(S
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fsync_quantiles_come_from_the_histogram() {
-        let mut s = FsyncStats::default();
-        for _ in 0..90 {
-            s.record(Duration::from_micros(700));
-        }
-        for _ in 0..10 {
-            s.record(Duration::from_millis(40));
-        }
-        assert_eq!(s.count, 100);
-        assert_eq!(s.quantile_ms(0.5), 1.024, "700 µs falls below 2^10 µs");
-        assert_eq!(s.quantile_ms(0.99), 65.536, "40 ms falls below 2^16 µs");
-        assert_eq!((s.min_ms, s.max_ms), (0, 40));
-    }
-}
-
 fn snapshot_loop(
     (data_dir, log_dir, retain, purge_interval): (PathBuf, PathBuf, usize, Option<Duration>),
     snapshots: std_mpsc::Receiver<(i64, Vec<u8>)>,
@@ -229,5 +209,25 @@ fn snapshot_loop(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_quantiles_come_from_the_histogram() {
+        let mut s = FsyncStats::default();
+        for _ in 0..90 {
+            s.record(Duration::from_micros(700));
+        }
+        for _ in 0..10 {
+            s.record(Duration::from_millis(40));
+        }
+        assert_eq!(s.count, 100);
+        assert_eq!(s.quantile_ms(0.5), 1.024, "700 µs falls below 2^10 µs");
+        assert_eq!(s.quantile_ms(0.99), 65.536, "40 ms falls below 2^16 µs");
+        assert_eq!((s.min_ms, s.max_ms), (0, 40));
     }
 }
