@@ -7,7 +7,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -34,24 +36,7 @@ fn mount_tmpfs(dir: &Path, size: &str) -> Option<Mount> {
 }
 
 fn start(cfg: &Path) -> (std::process::Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxkeeper"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .env("OXKEEPER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("oxkeeper listening on ")
-        .unwrap_or_else(|| panic!("{line:?}"))
-        .to_owned();
-    (child, addr)
+    common::launch(cfg, &[], Stdio::piped()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,9 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use zookeeper_client::{Acls, Client, CreateMode};
 
@@ -22,33 +23,7 @@ fn config(dir: &Path, extra: &str) -> std::path::PathBuf {
 }
 
 fn start(cfg: &Path, flags: &[&str]) -> Result<(Child, String), String> {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_oxkeeper"))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(flags)
-        .env("OXKEEPER_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    match line.trim().strip_prefix("oxkeeper listening on ") {
-        Some(addr) => Ok((child, addr.to_owned())),
-        None => {
-            let _ = child.wait();
-            let mut err = String::new();
-            child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut err)
-                .unwrap();
-            Err(err)
-        }
-    }
+    common::launch(cfg, flags, Stdio::piped())
 }
 
 async fn write_nodes(addr: &str, n: usize) {

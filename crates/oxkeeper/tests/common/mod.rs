@@ -116,16 +116,28 @@ impl TestServer {
 }
 
 fn spawn(cfg_path: &std::path::Path) -> (Child, String) {
+    launch(cfg_path, &[], Stdio::inherit())
+        .unwrap_or_else(|e| panic!("oxkeeper did not start: {e}"))
+}
+
+/// Runs `oxkeeper serve --config <cfg> <flags>` and waits for the line announcing its
+/// address. `Err` carries what it wrote to stderr (when piped) if it exited instead.
+pub fn launch(
+    cfg: &std::path::Path,
+    flags: &[&str],
+    stderr: Stdio,
+) -> Result<(Child, String), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oxkeeper"))
         .arg("serve")
         .arg("--config")
-        .arg(cfg_path)
+        .arg(cfg)
+        .args(flags)
         .env(
             "OXKEEPER_LOG",
             std::env::var("OXKEEPER_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("spawn oxkeeper");
     let stdout = child.stdout.take().expect("stdout");
@@ -133,12 +145,15 @@ fn spawn(cfg_path: &std::path::Path) -> (Child, String) {
     BufReader::new(stdout)
         .read_line(&mut line)
         .expect("read listening line");
-    let addr = line
-        .trim()
-        .strip_prefix("oxkeeper listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
-        .to_owned();
-    (child, addr)
+    if let Some(addr) = line.trim().strip_prefix("oxkeeper listening on ") {
+        return Ok((child, addr.to_owned()));
+    }
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    Err(format!("{line}{err}"))
 }
 
 impl Drop for TestServer {
