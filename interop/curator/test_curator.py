@@ -44,15 +44,12 @@ libcurator-recipes-java, libcurator-framework-java).  Without java/javac or
 the jars the tests are skipped (they fail with CI=true).
 """
 
-import glob
 import os
-import shutil
-import subprocess
-import time
 
 import pytest
 
 import zkharness
+from javacheck import compile_java, find_jar, java_tools, run_java
 from conftest import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -105,29 +102,6 @@ OPTIONAL_JARS = ["slf4j-simple"]
 
 
 # -- java and jars ----------------------------------------------------------
-def java_tools():
-    """(java, javac) of the same JDK when possible, else from PATH"""
-    java = zkharness.ZK_JAVA
-    if not (java and os.path.exists(java)):
-        java = shutil.which("java")
-    javac = None
-    if java:
-        sibling = os.path.join(os.path.dirname(os.path.realpath(java)), "javac")
-        if os.access(sibling, os.X_OK):
-            javac = sibling
-    javac = javac or shutil.which("javac")
-    return java, javac
-
-
-def find_jar(name):
-    """<dir>/<name>.jar, else the highest <dir>/<name>-<version>.jar"""
-    exact = os.path.join(zkharness.ZK_JAR_DIR, name + ".jar")
-    if os.path.exists(exact):
-        return exact
-    versioned = sorted(glob.glob(os.path.join(zkharness.ZK_JAR_DIR, name + "-[0-9]*.jar")))
-    return versioned[-1] if versioned else None
-
-
 def client_classpath():
     """(classpath, reason-if-missing)"""
     cp = os.environ.get("CURATOR_CLASSPATH")
@@ -191,36 +165,13 @@ def server():
 
 
 # -- compile and run --------------------------------------------------------
-class Run:
-    def __init__(self, cmd, proc, seconds):
-        self.cmd = cmd
-        self.rc = proc.returncode
-        self.stdout = proc.stdout
-        self.stderr = proc.stderr
-        self.lines = proc.stdout.splitlines()
-        self.seconds = seconds
-
-    def report(self):
-        return "command: %s\nexit status %s after %.1f s\n--- stdout ---\n%s\n--- stderr (tail) ---\n%s" % (
-            " ".join(self.cmd), self.rc, self.seconds, self.stdout,
-            "\n".join(self.stderr.splitlines()[-120:]))
-
-
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(java, classpath) with CuratorCheck compiled into a temp dir"""
     require(java_available())
     java, javac = java_tools()
     cp, _ = client_classpath()
-    out = str(tmp_path_factory.mktemp("curatorcheck-classes"))
-    # -implicit:none: Debian's findbugs-annotations.jar (on zookeeper.jar's
-    # manifest Class-Path) ships .java files; do not compile them into `out`
-    comp = subprocess.run(
-        [javac, "-implicit:none", "-encoding", "UTF-8", "-d", out, "-cp", cp, SOURCE],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert comp.returncode == 0, "javac failed:\n%s%s" % (comp.stdout, comp.stderr)
-    return java, out + os.pathsep + cp
+    return java, compile_java(tmp_path_factory, javac, SOURCE, cp)
 
 
 @pytest.fixture(scope="module")
@@ -228,17 +179,7 @@ def curator_check(compiled, server):
     """run CuratorCheck once against the module's server"""
     java, cp = compiled
     cmd = [java, *JVM_FLAGS, "-cp", cp, "CuratorCheck", server.hosts, str(REAP_INTERVAL_MS)]
-    t0 = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as e:
-        partial = e.stdout or b""
-        if isinstance(partial, bytes):
-            partial = partial.decode("utf-8", "replace")
-        pytest.fail("CuratorCheck still running after %d s; its output so far:\n%s"
-                    % (RUN_TIMEOUT, partial), pytrace=False)
-    return Run(cmd, proc, time.monotonic() - t0)
+    return run_java(cmd, RUN_TIMEOUT, "CuratorCheck", stderr_tail=120)
 
 
 @pytest.mark.parametrize("name", CHECKS)
