@@ -67,6 +67,9 @@ pub struct Config {
     pub super_digest: Option<String>,
     pub skip_acl: bool,
     pub extended_types_enabled: bool,
+    /// `enforceQuota` (ZooKeeper's `zookeeper.enforceQuota`): creates and setData past a
+    /// quota's hard limit fail with QUOTAEXCEEDED.
+    pub enforce_quota: bool,
     /// The server id in the top byte of session ids (1 for a standalone server).
     pub server_id: u8,
     /// `forceSync`: fsync every group commit (ZooKeeper's default). Off trades durability
@@ -129,6 +132,7 @@ impl Default for Config {
             super_digest: None,
             skip_acl: false,
             extended_types_enabled: false,
+            enforce_quota: false,
             server_id: 1,
             force_sync: true,
             snap_count: 100_000,
@@ -175,7 +179,6 @@ const ACCEPTED_KEYS: &[&str] = &[
     "connectToLearnerMasterLimit",
     "audit.enable",
     "digest.enabled",
-    "enforceQuota",
     "closeSessionTxn.enabled",
 ];
 
@@ -243,6 +246,8 @@ impl Config {
                 }
                 "skipACL" => c.skip_acl = v == "yes" || v == "true",
                 "extendedTypesEnabled" => c.extended_types_enabled = parse_bool(key, v)?,
+                // Java's Boolean.parseBoolean: "true" in any case, anything else is false.
+                "enforceQuota" => c.enforce_quota = v.eq_ignore_ascii_case("true"),
                 "serverId" => c.server_id = parse_num(key, v)?,
                 "forceSync" => c.force_sync = parse_bool(key, v)?,
                 "snapCount" => c.snap_count = u64::from(parse_positive(key, v)?).max(2),

@@ -109,6 +109,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         super_digest: config.super_digest.clone(),
         skip_acl: config.skip_acl,
         extended_types_enabled: config.extended_types_enabled,
+        enforce_quota: config.enforce_quota,
     };
 
     let data_dir = config.data_dir.clone();

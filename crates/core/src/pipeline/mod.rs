@@ -46,6 +46,9 @@ pub struct CoreConfig {
     pub skip_acl: bool,
     /// Enables TTL nodes (`zookeeper.extendedTypesEnabled`).
     pub extended_types_enabled: bool,
+    /// Refuses creates and setData past a quota's hard limit with QUOTAEXCEEDED
+    /// (`zookeeper.enforceQuota`); otherwise quotas only log.
+    pub enforce_quota: bool,
 }
 
 /// Per-connection figures for `cons`, `stat` and `crst`.

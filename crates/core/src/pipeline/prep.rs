@@ -45,6 +45,8 @@ struct NodeView {
     ephemeral_owner: i64,
     child_count: usize,
     acl: Vec<Acl>,
+    /// Length of the data (null counts 0): setData's quota check needs the old length.
+    data_len: usize,
 }
 
 struct Overlay<'a> {
@@ -72,6 +74,7 @@ impl<'a> Overlay<'a> {
             ephemeral_owner: n.ephemeral_owner(),
             child_count: n.child_count(),
             acl: n.acl().to_vec(),
+            data_len: n.data_len(),
         })
     }
 
@@ -101,6 +104,7 @@ struct Ctx<'a> {
     identities: &'a [Id],
     skip_acl: bool,
     extended_types: bool,
+    enforce_quota: bool,
 }
 
 impl Ctx<'_> {
@@ -122,6 +126,7 @@ impl Core {
             identities,
             skip_acl: self.config.skip_acl,
             extended_types: self.config.extended_types_enabled,
+            enforce_quota: self.config.enforce_quota,
         };
         let mut ov = Overlay::new(&self.tree);
         match req {
@@ -179,6 +184,11 @@ fn prep_multi(ctx: &Ctx, ov: &mut Overlay, ops: Vec<MultiOp>) -> Result<Txn, Pre
             // no other); the reply still answers it as create2, from the request's op.
             Ok(Txn::Create2(t)) => txns.push(Txn::Create(t)),
             Ok(t) => txns.push(t),
+            // An exception in ZooKeeper's prep (here: unparseable quota text) fails the
+            // whole request, not just the op.
+            Err(ErrorCode::MarshallingError) => {
+                return Err(PrepError::Code(ErrorCode::MarshallingError))
+            }
             Err(code) => {
                 let results: Vec<MultiResult> = (0..n)
                     .map(|j| match j.cmp(&i) {
@@ -245,6 +255,11 @@ fn prep_create(
     if is_plain_ephemeral(parent.ephemeral_owner) {
         return Err(ErrorCode::NoChildrenForEphemerals);
     }
+    let data_len = req.data.as_ref().map_or(0, |d| d.len());
+    if ctx.enforce_quota {
+        // Against the committed tree, as ZooKeeper checks (earlier ops of a multi unseen).
+        ov.tree.check_quota(&path, 1, data_len as i64)?;
+    }
     let parent_cversion = parent.cversion.wrapping_add(1);
     parent.cversion = parent_cversion;
     parent.child_count += 1;
@@ -267,6 +282,7 @@ fn prep_create(
             ephemeral_owner,
             child_count: 0,
             acl: acl_list.clone(),
+            data_len,
         }),
     );
     let data = req.data;
@@ -325,9 +341,15 @@ fn prep_set_data(ctx: &Ctx, ov: &mut Overlay, req: SetDataRequest) -> Result<Txn
     tree::validate_path(&req.path)?;
     let mut node = ov.get(&req.path).ok_or(ErrorCode::NoNode)?;
     ctx.check(&node.acl, perms::WRITE)?;
+    let data_len = req.data.as_ref().map_or(0, |d| d.len());
+    if ctx.enforce_quota {
+        ov.tree
+            .check_quota(&req.path, 0, data_len as i64 - node.data_len as i64)?;
+    }
     check_version(req.version, node.version)?;
     let version = node.version.wrapping_add(1);
     node.version = version;
+    node.data_len = data_len;
     ov.put(&req.path, Some(node));
     Ok(Txn::SetData(SetDataTxn {
         path: req.path,

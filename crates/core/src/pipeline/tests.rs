@@ -36,6 +36,7 @@ impl Harness {
             super_digest: None,
             skip_acl: false,
             extended_types_enabled: false,
+            enforce_quota: false,
         };
         Harness {
             core: Core::new(config, now),

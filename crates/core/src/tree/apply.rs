@@ -100,6 +100,9 @@ impl DataTree {
     /// logged for them (ZooKeeper logs RUNTIMEINCONSISTENCY). A closeSession deletes its
     /// listed paths and then anything else the session (`header.client_id`) still owns.
     pub fn apply(&mut self, header: &TxnHeader, txn: &Txn) -> ApplyResult {
+        if self.quota_setup_pending {
+            self.setup_quota();
+        }
         let mut triggers = Vec::new();
         let results = match txn {
             Txn::Multi(ops) => self.apply_multi(header, ops, &mut triggers),

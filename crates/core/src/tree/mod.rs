@@ -16,6 +16,7 @@ mod acl;
 mod apply;
 mod node;
 mod path;
+mod quota;
 
 #[cfg(test)]
 mod proptests;
@@ -34,6 +35,7 @@ use oxkeeper_proto::{Acl, ErrorCode, Stat};
 pub use apply::{ApplyResult, OpResult, WatchTrigger};
 pub use node::{ttl_owner, Node, OwnerKind, StatPersisted, CONTAINER_EPHEMERAL_OWNER, MAX_TTL_MS};
 pub use path::{last_component, parent_of, validate_path};
+pub use quota::{limit_path, stat_path, MalformedStats, StatsTrack, LIMIT_NODE, STAT_NODE};
 
 use acl::AclCache;
 use path::{java_len, join};
@@ -61,6 +63,11 @@ pub struct DataTree {
     /// ZooKeeper's cached `approximateDataSize`: path lengths (UTF-16 units) plus data
     /// lengths, maintained incrementally.
     data_size: i64,
+    /// Paths with a quota (a `zookeeper_limits` node), see [`quota`].
+    quotas: quota::QuotaTrie,
+    /// Nodes were loaded from a snapshot: the quota trie and stats are rebuilt before
+    /// anything else happens (ZooKeeper's `setupQuota` after deserializing).
+    quota_setup_pending: bool,
 }
 
 impl Default for DataTree {
@@ -85,6 +92,8 @@ impl DataTree {
             // ZooKeeper's map also holds the root under the alias "", which adds the root's
             // data (empty here) once more; nothing after startup counts it again.
             data_size: 0,
+            quotas: quota::QuotaTrie::default(),
+            quota_setup_pending: false,
         };
         let open = t.acls.intern(&Acl::open());
         t.insert_raw(
@@ -165,7 +174,11 @@ impl DataTree {
     }
 
     /// For recovery: a snapshot's zxid comes from its file name, not from the nodes.
+    /// Also ends a snapshot load: quotas are set up from the loaded nodes.
     pub fn set_last_processed_zxid(&mut self, zxid: i64) {
+        if self.quota_setup_pending {
+            self.setup_quota();
+        }
         self.last_processed_zxid = zxid;
     }
 
@@ -224,6 +237,8 @@ impl DataTree {
     /// Installs a node read from a snapshot: replaces the node at `path` if there is one
     /// (the reserved nodes exist already; its children are kept) or adds it under its
     /// parent, which must exist. Rebuilds the owner indexes; stats are taken as stored.
+    /// Quota stats are recomputed once loading ends ([`Self::set_last_processed_zxid`] or
+    /// the next [`Self::apply`]).
     pub fn load_node(
         &mut self,
         path: &str,
@@ -231,6 +246,7 @@ impl DataTree {
         acl: &[Acl],
         stat: StatPersisted,
     ) -> Result<(), ErrorCode> {
+        self.quota_setup_pending = true;
         let acl = self.acls.intern(acl);
         if let Some(old) = self.remove_raw(path) {
             let node = Node {
@@ -345,6 +361,7 @@ impl DataTree {
         }
         parent.children.insert(last_component(path).into());
         let parent_acl = Arc::clone(&parent.acl);
+        let data_len = data.as_ref().map_or(0, Bytes::len);
         let node = Node::new(
             data,
             Arc::clone(&acl),
@@ -352,6 +369,7 @@ impl DataTree {
         );
         let stat = node.stat();
         self.insert_raw(path, node);
+        self.quota_on_create(path, parent_path, last_component(path), data_len);
         triggers.push(WatchTrigger::new(path, event_type::NODE_CREATED, acl));
         triggers.push(WatchTrigger::new(
             parent_path,
@@ -366,7 +384,8 @@ impl DataTree {
     ///
     /// A node that still has children (impossible for a logged delete unless replayed
     /// over a fuzzy snapshot) is removed with its whole subtree, each descendant firing
-    /// NodeDeleted; ZooKeeper would orphan them in its path map instead.
+    /// NodeDeleted and leaving its quota's stats; ZooKeeper would orphan them in its path
+    /// map instead (and its stats would lose only the node itself).
     fn delete_node(
         &mut self,
         path: &str,
@@ -387,6 +406,7 @@ impl DataTree {
         let Some(node) = self.remove_raw(path) else {
             return Err(ErrorCode::NoNode);
         };
+        self.quota_on_delete(path, parent_path, last_component(path), node.data_len());
         triggers.push(WatchTrigger::new(path, event_type::NODE_DELETED, node.acl));
         triggers.push(WatchTrigger::new(
             parent_path,
@@ -408,6 +428,8 @@ impl DataTree {
         // Deepest first; `order[0]` is `path` itself, left to the caller.
         for p in order.iter().skip(1).rev() {
             if let Some(n) = self.remove_raw(p) {
+                let parent = parent_of(p).unwrap_or(ROOT);
+                self.quota_on_delete(p, parent, last_component(p), n.data_len());
                 triggers.push(WatchTrigger::new(p, event_type::NODE_DELETED, n.acl));
             }
         }
@@ -435,6 +457,7 @@ impl DataTree {
         let stat = node.stat();
         let acl = Arc::clone(&node.acl);
         self.data_size += stat.data_length as i64 - old_len;
+        self.quota_on_set_data(path, stat.data_length as i64 - old_len);
         triggers.push(WatchTrigger::new(path, event_type::NODE_DATA_CHANGED, acl));
         Ok(stat)
     }
