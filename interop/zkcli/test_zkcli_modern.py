@@ -1,6 +1,6 @@
 """zkCli.sh (the Java client) on the ZooKeeper 3.5+ API: containers, persistent recursive
-watches and their removal, getAllChildrenNumber, getEphemerals, whoami and config (empty on
-a standalone server, so it prints nothing)."""
+watches and their removal, getAllChildrenNumber, getEphemerals, whoami, config (empty on
+a standalone server, so it prints nothing) and reconfig (disabled)."""
 
 import re
 
@@ -24,10 +24,15 @@ def test_zkcli_modern_api(cli, zk, base):  # noqa: F811
         "getEphemerals %s" % base,
         "whoami",
         "config",
+        "reconfig -add server.5=127.0.0.1:2888:3888;2181",
         "quit",
     ]) + "\n"
     _, out, err = cli(script)
-    in_order(err, ["Created %s/box" % base, "Created %s/box/item" % base])
+    in_order(err, [
+        "Created %s/box" % base,
+        "Created %s/box/item" % base,
+        "KeeperErrorCode = Reconfig is disabled",  # reconfig on a standalone server
+    ])
     events = [l for l in out if l.startswith("WatchedEvent") and "type:None" not in l]
     assert events == [
         "WatchedEvent state:SyncConnected type:NodeDataChanged path:%s/box/item" % base,
