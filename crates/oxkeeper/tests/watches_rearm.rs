@@ -91,3 +91,86 @@ async fn set_watches2_re_arms_persistent_and_recursive_watches() {
     second.send_frame(&request(xid::PING, op::PING, &[]));
     assert_eq!(second.read_reply().unwrap().xid, xid::PING);
 }
+
+#[tokio::test]
+async fn check_and_remove_watches_on_the_wire() {
+    use oxkeeper_proto::codes::watcher_type;
+    use oxkeeper_proto::{ErrorCode, PathWatchRequest, WatchTypeRequest};
+    let server = TestServer::start();
+    let (mut raw, _) = Raw::handshake(&server.addr, 4000);
+    let mut call = |xid: i32, opcode: i32, body: Vec<u8>| {
+        raw.send_frame(&request(xid, opcode, &body));
+        raw.read_reply().unwrap().err
+    };
+    let watch = |path: &str, watch_type: i32| {
+        WatchTypeRequest {
+            path: path.into(),
+            watch_type,
+        }
+        .to_bytes()
+        .to_vec()
+    };
+    // A standard data watch from exists on a missing node, and a persistent one.
+    assert_eq!(
+        call(
+            1,
+            op::EXISTS,
+            PathWatchRequest {
+                path: "/w".into(),
+                watch: true
+            }
+            .to_bytes()
+            .to_vec()
+        ),
+        ErrorCode::NoNode.code()
+    );
+    assert_eq!(
+        call(
+            2,
+            op::ADD_WATCH,
+            AddWatchRequest {
+                path: "/p".into(),
+                mode: 0
+            }
+            .to_bytes()
+            .to_vec()
+        ),
+        0
+    );
+    assert_eq!(
+        call(3, op::CHECK_WATCHES, watch("/w", watcher_type::DATA)),
+        0
+    );
+    assert_eq!(
+        call(4, op::CHECK_WATCHES, watch("/w", watcher_type::CHILDREN)),
+        ErrorCode::NoWatcher.code()
+    );
+    assert_eq!(
+        call(5, op::CHECK_WATCHES, watch("/p", watcher_type::PERSISTENT)),
+        0
+    );
+    assert_eq!(
+        call(6, op::CHECK_WATCHES, watch("/p", watcher_type::ANY)),
+        0
+    );
+    assert_eq!(
+        call(7, op::REMOVE_WATCHES, watch("/p", watcher_type::PERSISTENT)),
+        0
+    );
+    assert_eq!(
+        call(8, op::CHECK_WATCHES, watch("/p", watcher_type::ANY)),
+        ErrorCode::NoWatcher.code()
+    );
+    assert_eq!(
+        call(9, op::REMOVE_WATCHES, watch("/w", watcher_type::ANY)),
+        0
+    );
+    assert_eq!(
+        call(10, op::REMOVE_WATCHES, watch("/w", watcher_type::ANY)),
+        ErrorCode::NoWatcher.code()
+    );
+    assert_eq!(
+        call(11, op::CHECK_WATCHES, watch("/w", 9)),
+        ErrorCode::MarshallingError.code()
+    );
+}
