@@ -7,8 +7,6 @@ zookeeper.enforceQuota=true; zoo.cfg's `enforceQuota=true` gets there (it
 copies unknown keys into zookeeper.* properties), and oxkeeper reads the same
 key."""
 
-import os
-import shutil
 import subprocess
 
 import pytest
@@ -16,23 +14,10 @@ from kazoo.exceptions import MarshallingError, QuotaExceededError
 
 import zkharness
 from conftest import require
+from zkcli.test_zkcli import CLI_ENV, zkcli_available
 
 ZK_TICK_TIME = 2000
 ZK_SERVER_OPTIONS = {"extra": {"enforceQuota": "true"}}
-
-CLI_ENV = dict(
-    os.environ,
-    CLIENT_JVMFLAGS="-Xshare:auto -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx128m",
-)
-
-
-def zkcli_available():
-    if not os.access(zkharness.ZKCLI, os.X_OK):
-        return False, "no zkCli.sh at %s (apt-get install zookeeper)" % zkharness.ZKCLI
-    if not shutil.which("java") and not os.path.exists(zkharness.ZK_JAVA):
-        return False, "no java"
-    return True, ""
-
 
 @pytest.fixture
 def cli(server):
