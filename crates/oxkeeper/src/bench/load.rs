@@ -3,7 +3,7 @@
 use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 use oxkeeper_proto::codes::op;
@@ -129,16 +129,10 @@ pub async fn run(ctx: &Arc<Ctx>) -> anyhow::Result<Outcome> {
         phase.start_measuring();
     }
     go.wait().await;
-    if a.warmup > 0.0 {
-        tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
-        phase.start_measuring();
-    }
+    phase.warm_up(a.warmup).await;
     let cpu0 = ctx.cpu();
     let rss0 = ctx.rss_kib();
-    if !phase.has_ticket_limit() {
-        tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
-        phase.stop();
-    }
+    phase.measure_for(a.duration).await;
     let mut out = Outcome::new();
     let (mut reads, mut writes) = (Hist::default(), Hist::default());
     let mut last = None;

@@ -215,16 +215,10 @@ pub async fn churn(ctx: &Arc<Ctx>) -> anyhow::Result<Outcome> {
             out
         });
     }
-    if a.warmup > 0.0 {
-        tokio::time::sleep(Duration::from_secs_f64(a.warmup)).await;
-        phase.start_measuring();
-    }
+    phase.warm_up(a.warmup).await;
     let cpu0 = ctx.cpu();
     let rss0 = ctx.rss_kib();
-    if !phase.has_ticket_limit() {
-        tokio::time::sleep(Duration::from_secs_f64(a.duration)).await;
-        phase.stop();
-    }
+    phase.measure_for(a.duration).await;
     let mut out = Outcome::new();
     let (mut close, mut cycle) = (Hist::default(), Hist::default());
     let mut last = None;

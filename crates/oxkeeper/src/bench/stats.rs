@@ -183,6 +183,23 @@ impl Phase {
         self.state.store(STOP, Ordering::Release);
     }
 
+    /// The warm-up: ops run unmeasured for `warmup_s`, then measurement starts.
+    pub async fn warm_up(&self, warmup_s: f64) {
+        if warmup_s > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(warmup_s)).await;
+            self.start_measuring();
+        }
+    }
+
+    /// The measured window: `duration_s`, unless `--ops` tickets bound the run instead (the
+    /// drivers then stop by themselves when the tickets run out).
+    pub async fn measure_for(&self, duration_s: f64) {
+        if !self.has_ticket_limit() {
+            tokio::time::sleep(Duration::from_secs_f64(duration_s)).await;
+            self.stop();
+        }
+    }
+
     pub fn measure_start(&self) -> Option<Instant> {
         *self.measure_start.lock().unwrap_or_else(|e| e.into_inner())
     }
