@@ -35,6 +35,19 @@ def find_jar(name):
     return versioned[-1] if versioned else None
 
 
+def java_available(client_classpath):
+    """(ok, reason): a JDK and the jars `client_classpath()` looks for are there"""
+    java, javac = java_tools()
+    if not java:
+        return False, "no java (set ZK_JAVA or install a JDK)"
+    if not javac:
+        return False, "no javac next to %s nor on PATH (install a JDK, e.g. openjdk-17-jdk-headless)" % java
+    cp, why = client_classpath()
+    if not cp:
+        return False, why
+    return True, ""
+
+
 class Run:
     """One finished run of a check program: its exit status and output lines."""
 

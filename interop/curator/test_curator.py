@@ -49,7 +49,7 @@ import os
 import pytest
 
 import zkharness
-from javacheck import compile_java, find_jar, java_tools, run_java
+from javacheck import compile_java, find_jar, java_available, java_tools, run_java
 from conftest import require
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -125,18 +125,6 @@ def client_classpath():
     return ":".join(jars), ""
 
 
-def java_available():
-    java, javac = java_tools()
-    if not java:
-        return False, "no java (set ZK_JAVA or install a JDK)"
-    if not javac:
-        return False, "no javac next to %s nor on PATH (install a JDK, e.g. openjdk-17-jdk-headless)" % java
-    cp, why = client_classpath()
-    if not cp:
-        return False, why
-    return True, ""
-
-
 # -- the server -------------------------------------------------------------
 class CuratorServer(zkharness.Server):
     """A zkharness.Server whose ZooKeeper JVM also gets
@@ -168,7 +156,7 @@ def server():
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(java, classpath) with CuratorCheck compiled into a temp dir"""
-    require(java_available())
+    require(java_available(client_classpath))
     java, javac = java_tools()
     cp, _ = client_classpath()
     return java, compile_java(tmp_path_factory, javac, SOURCE, cp)

@@ -21,7 +21,7 @@ import os
 import pytest
 
 import zkharness
-from javacheck import compile_java, find_jar, java_tools, run_java
+from javacheck import compile_java, find_jar, java_available, java_tools, run_java
 from conftest import TARGET, require
 
 ZK_TICK_TIME = 200
@@ -73,22 +73,10 @@ def client_classpath():
     return ":".join(jars), ""
 
 
-def java_available():
-    java, javac = java_tools()
-    if not java:
-        return False, "no java (set ZK_JAVA or install a JDK)"
-    if not javac:
-        return False, "no javac next to %s nor on PATH (install a JDK, e.g. openjdk-17-jdk-headless)" % java
-    cp, why = client_classpath()
-    if not cp:
-        return False, why
-    return True, ""
-
-
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     """(java, classpath) with SessionCheck compiled into a temp dir"""
-    require(java_available())
+    require(java_available(client_classpath))
     java, javac = java_tools()
     cp, _ = client_classpath()
     return java, compile_java(tmp_path_factory, javac, SOURCE, cp)
