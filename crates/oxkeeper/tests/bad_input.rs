@@ -348,3 +348,66 @@ async fn handshake_without_read_only_byte_gets_a_36_byte_response() {
     assert_eq!(resp.read_only, Some(false));
     intact(&server, &zk, &p).await;
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A client that pipelines large reads and does not read the replies: the server stops
+/// reading its requests instead of queueing every reply in memory, and once the client
+/// reads, every reply arrives, complete and in order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_does_not_read_is_throttled_and_loses_nothing() {
+    if common::is_external() {
+        return;
+    }
+    let server = TestServer::start();
+    let (zk, p) = seed(&server, "bad_not_reading").await;
+    let big = server.path("bad_not_reading_big");
+    let data = vec![7u8; 128 * 1024];
+    zk.create(&big, &data, &PERSISTENT).await.expect("big node");
+    let before = rss_kib(server.pid());
+
+    let (mut raw, _) = Raw::handshake(&server.addr, 30_000);
+    const REQUESTS: i32 = 300;
+    let mut writer = raw.stream.try_clone().expect("clone");
+    let body = path_watch_body(&big, false);
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        for xid in 1..=REQUESTS {
+            let frame = request(xid, OP_GET_DATA, &body);
+            let mut b = (frame.len() as i32).to_be_bytes().to_vec();
+            b.extend_from_slice(&frame);
+            writer.write_all(&b).expect("requests are accepted");
+            if xid % 10 == 0 {
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        }
+    });
+    sender.join().expect("sender");
+    // 300 replies of 128 KiB would be 37.5 MiB if they were all queued.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = rss_kib(server.pid()).saturating_sub(before);
+    assert!(
+        grown < 24 * 1024,
+        "the server grew by {grown} KiB for a client that does not read"
+    );
+
+    raw.stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    for xid in 1..=REQUESTS {
+        let r = raw
+            .read_non_event_reply()
+            .unwrap_or_else(|| panic!("reply {xid} did not arrive"));
+        assert_eq!((r.xid, r.err), (xid, 0));
+        assert_eq!(&r.body[4..4 + data.len()], &data[..]);
+    }
+    ping_ok(&mut raw);
+    intact(&server, &zk, &p).await;
+}

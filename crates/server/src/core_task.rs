@@ -1,7 +1,7 @@
 //! The one task that owns the core: it turns connection events and the passage of time
 //! into calls on [`Core`], and hands each connection its batch of output.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -12,14 +12,13 @@ use oxkeeper_core::watch::ConnId;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::durability::{SyncEvent, SyncJob};
-use crate::outlet::Outlet;
+use crate::io::Mailbox;
 use crate::{fourlw, ServerInfo};
 
 pub enum Event {
     Open {
         conn: ConnId,
         peer: SocketAddr,
-        out: Arc<Outlet>,
     },
     Frame {
         conn: ConnId,
@@ -82,13 +81,13 @@ pub async fn run(
     mut events: mpsc::Receiver<Event>,
     mut shutdown: watch::Receiver<bool>,
     mut durability: Durability,
+    mailbox: Arc<Mailbox>,
 ) -> Result<(), String> {
     let started = info.started;
     let now = || now_since(started);
     // The session tracker must hear from us at least once per tick, or it takes the
     // silence for a stall of the server; half a tick leaves room for scheduling delays.
     let max_sleep = Duration::from_millis(u64::from(core.config().session.tick_time_ms / 2).max(1));
-    let mut outputs: HashMap<ConnId, Arc<Outlet>> = HashMap::new();
     let mut reaper = Reaper::new(&info.config, now());
     let mut held: VecDeque<Held> = VecDeque::new();
     let mut next_batch: u64 = 1;
@@ -104,10 +103,10 @@ pub async fn run(
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
-                handle(&mut core, &info, &mut outputs, ev, now());
+                handle(&mut core, &info, ev, now());
                 for _ in 0..BATCH {
                     match events.try_recv() {
-                        Ok(ev) => handle(&mut core, &info, &mut outputs, ev, now()),
+                        Ok(ev) => handle(&mut core, &info, ev, now()),
                         Err(_) => break,
                     }
                 }
@@ -137,7 +136,7 @@ pub async fn run(
             });
         } else if !output.is_empty() {
             if held.is_empty() {
-                deliver(output, &mut outputs);
+                mailbox.deliver(output);
             } else {
                 held.push_back(Held {
                     batch: None,
@@ -153,7 +152,7 @@ pub async fn run(
             .is_some_and(|h| h.batch.is_none_or(|b| b <= durable))
         {
             if let Some(h) = held.pop_front() {
-                deliver(h.output, &mut outputs);
+                mailbox.deliver(h.output);
             }
         }
     }
@@ -288,18 +287,9 @@ impl Reaper {
     }
 }
 
-fn handle(
-    core: &mut Core,
-    info: &ServerInfo,
-    outputs: &mut HashMap<ConnId, Arc<Outlet>>,
-    ev: Event,
-    now: Now,
-) {
+fn handle(core: &mut Core, info: &ServerInfo, ev: Event, now: Now) {
     match ev {
-        Event::Open { conn, peer, out } => {
-            outputs.insert(conn, out);
-            core.open_connection(conn, peer, now);
-        }
+        Event::Open { conn, peer } => core.open_connection(conn, peer, now),
         Event::Frame {
             conn,
             frame,
@@ -308,32 +298,11 @@ fn handle(
             let received_ms = received.saturating_duration_since(info.started).as_millis() as u64;
             core.handle_frame_received(conn, frame, received_ms, now)
         }
-        Event::Closed { conn } => {
-            outputs.remove(&conn);
-            core.close_connection(conn);
-        }
+        Event::Closed { conn } => core.close_connection(conn),
         Event::FourLetter { word, peer, reply } => {
             let text = fourlw::render(word, peer, core, info, now);
             let _ = reply.send(text);
         }
         Event::Admin { run } => run(core, info, now),
-    }
-}
-
-fn deliver(output: Vec<Delivery>, outputs: &mut HashMap<ConnId, Arc<Outlet>>) {
-    for d in output {
-        let conn = d.conn;
-        let Some(outlet) = outputs.get(&conn) else {
-            continue;
-        };
-        if outlet.push(d).is_err() {
-            tracing::warn!(
-                conn = conn.0,
-                "client is not reading its replies; dropping the connection"
-            );
-            // Closing the outlet ends the connection task, which reports it closed.
-            outlet.close();
-            outputs.remove(&conn);
-        }
     }
 }

@@ -1,19 +1,18 @@
 //! The tokio shell around `oxkeeper-core`.
 //!
-//! Owns configuration (zoo.cfg), the listener and its per-IP connection limit, one task per
-//! connection that frames bytes, the single task that owns the core and feeds it events and
-//! ticks, and the four-letter words. Must not hold protocol or tree logic: requests are
+//! Owns configuration (zoo.cfg), the I/O thread that owns every socket and frames bytes
+//! (with the per-IP connection limit), the single task that owns the core and feeds it
+//! events and ticks, the durability threads, and the four-letter words. Must not hold protocol or tree logic: requests are
 //! decoded and answered by the core; this crate only moves bytes and time.
 
 mod admin;
 pub mod config;
-mod connection;
 mod core_task;
 mod durability;
 pub mod fourlw;
+mod io;
 mod listener;
 mod metrics;
-mod outlet;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -190,30 +189,35 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         acks: acks_rx,
         snap_count: config.snap_count,
     };
+    let listener = listener
+        .into_std()
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    let (mailbox, io_done) =
+        io::spawn(listener, info.clone(), events_tx.clone()).map_err(ServerError::Thread)?;
     let core = tokio::spawn(core_task::run(
         core,
         info.clone(),
         events_rx,
         shutdown_rx.clone(),
         durability,
+        mailbox.clone(),
     ));
     let http = admin::spawn(
         http,
         admin::CoreHandle::new(events_tx.clone(), info.clone()),
         shutdown_rx.clone(),
     );
-    let accept = tokio::spawn(listener::accept_loop(
-        listener,
-        info,
-        events_tx,
-        shutdown_rx,
-    ));
+    let mut stop_io = shutdown_rx;
+    tokio::spawn(async move {
+        let _ = stop_io.changed().await;
+        mailbox.stop();
+    });
     let shutdown_on_failure = shutdown_tx.clone();
     let done = tokio::spawn(async move {
         let result = core.await.unwrap_or_else(|e| Err(e.to_string()));
         // However the core ended, stop accepting and close every connection.
         let _ = shutdown_on_failure.send(true);
-        let _ = accept.await;
+        let _ = io_done.await;
         http.stopped().await;
         result
     });

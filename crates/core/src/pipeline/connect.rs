@@ -100,7 +100,7 @@ impl Core {
             // Echo the field's presence: old clients must not get the extra byte.
             read_only: req.read_only.map(|_| false),
         };
-        write_connect_response(self.out.buf(conn_id), &resp);
+        write_connect_response(self.out.reply_buf(conn_id), &resp);
         self.stats.packets_sent += 1;
     }
 }

@@ -352,7 +352,7 @@ impl Core {
             xid::AUTH => 0,
             _ => self.last_zxid,
         };
-        write_reply(self.out.buf(conn_id), xid, zxid, err, resp);
+        write_reply(self.out.reply_buf(conn_id), xid, zxid, err, resp);
         self.count_reply(conn_id, Some(zxid), now);
     }
 
@@ -427,7 +427,13 @@ impl Core {
         match request {
             Request::Ping => {
                 let zxid = self.last_zxid;
-                write_reply(self.out.buf(conn_id), xid::PING, zxid, 0, &Response::Empty);
+                write_reply(
+                    self.out.reply_buf(conn_id),
+                    xid::PING,
+                    zxid,
+                    0,
+                    &Response::Empty,
+                );
                 self.count_reply(conn_id, None, now);
             }
             Request::CloseSession => {

@@ -12,7 +12,8 @@ use crate::watch::ConnId;
 
 #[derive(Default)]
 pub struct Outbox {
-    bufs: HashMap<ConnId, BytesMut>,
+    /// Output per connection, and how many replies (not notifications) it holds.
+    bufs: HashMap<ConnId, (BytesMut, u32)>,
     /// Connections to close once their buffered output is written (order of request).
     closing: Vec<ConnId>,
 }
@@ -22,12 +23,23 @@ pub struct Outbox {
 pub struct Delivery {
     pub conn: ConnId,
     pub bytes: Bytes,
+    /// Requests these bytes answer: the shell limits the requests a connection has in
+    /// flight, as ZooKeeper does, so it must know when they are answered.
+    pub replies: u32,
     pub close: bool,
 }
 
 impl Outbox {
+    /// Where a notification for `conn` goes.
     pub fn buf(&mut self, conn: ConnId) -> &mut BytesMut {
-        self.bufs.entry(conn).or_default()
+        &mut self.bufs.entry(conn).or_default().0
+    }
+
+    /// Where the reply to one of `conn`'s requests goes.
+    pub fn reply_buf(&mut self, conn: ConnId) -> &mut BytesMut {
+        let (buf, replies) = self.bufs.entry(conn).or_default();
+        *replies += 1;
+        buf
     }
 
     pub fn close(&mut self, conn: ConnId) {
@@ -44,9 +56,10 @@ impl Outbox {
         let mut out: Vec<Delivery> = self
             .bufs
             .drain()
-            .map(|(conn, b)| Delivery {
+            .map(|(conn, (b, replies))| Delivery {
                 conn,
                 bytes: b.freeze(),
+                replies,
                 close: false,
             })
             .collect();
@@ -56,6 +69,7 @@ impl Outbox {
                 None => out.push(Delivery {
                     conn,
                     bytes: Bytes::new(),
+                    replies: 0,
                     close: true,
                 }),
             }

@@ -1,0 +1,316 @@
+//! One client socket as the I/O thread sees it: bytes in, frames out; queued replies,
+//! written as far as the socket takes them.
+//!
+//! Kept small on purpose: with a hundred thousand idle sessions this struct, not a task
+//! and its future, is what each connection costs in user space. An idle connection holds
+//! no buffers at all; bytes of a frame not yet complete are the only input it keeps.
+
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Read, Write};
+
+use bytes::{Buf, Bytes, BytesMut};
+use oxkeeper_proto::frame::{four_letter_word, take_frame, FrameError};
+
+use crate::listener::IpSlot;
+
+/// What the bytes received so far ask for.
+pub enum Input {
+    /// The connection opened with a four-letter word: answer it and close.
+    FourLetter(&'static str),
+    /// The first four bytes were a frame length: the connection speaks the protocol.
+    Opened,
+    Frame(Bytes),
+}
+
+pub struct Client {
+    pub stream: mio::net::TcpStream,
+    _slot: IpSlot,
+    /// Input that does not make a whole frame yet; empty (and unallocated) between frames.
+    partial: BytesMut,
+    /// Replies not yet taken by the socket, the first one possibly in part.
+    pending: VecDeque<Bytes>,
+    pending_bytes: usize,
+    /// Requests passed to the core and not answered yet.
+    in_flight: u32,
+    /// Until the first four bytes arrive nobody knows whether this is a session or a
+    /// four-letter word.
+    pub opened: bool,
+    /// The core asked for the connection to end after the replies queued before.
+    pub close_requested: bool,
+    /// Reading stopped because the client is not reading its replies.
+    pub paused: bool,
+}
+
+/// How a flush went.
+pub enum Flushed {
+    /// Everything queued is written.
+    All,
+    /// The socket is full; the rest waits for it to become writable.
+    Blocked,
+}
+
+impl Client {
+    pub fn new(stream: mio::net::TcpStream, slot: IpSlot) -> Client {
+        Client {
+            stream,
+            _slot: slot,
+            partial: BytesMut::new(),
+            pending: VecDeque::new(),
+            pending_bytes: 0,
+            in_flight: 0,
+            opened: false,
+            close_requested: false,
+            paused: false,
+        }
+    }
+
+    /// Splits `data` (just read) into what it means, in order, into `out`. An error is a
+    /// frame length outside `0..=max_frame`: ZooKeeper closes such connections.
+    pub fn take_input(
+        &mut self,
+        data: &[u8],
+        max_frame: usize,
+        out: &mut Vec<Input>,
+    ) -> Result<(), FrameError> {
+        if !self.opened {
+            self.partial.extend_from_slice(data);
+            if self.partial.len() < 4 {
+                return Ok(());
+            }
+            let first = [
+                self.partial[0],
+                self.partial[1],
+                self.partial[2],
+                self.partial[3],
+            ];
+            if let Some(word) = four_letter_word(first) {
+                self.partial = BytesMut::new();
+                out.push(Input::FourLetter(word));
+                return Ok(());
+            }
+            self.opened = true;
+            out.push(Input::Opened);
+            return self.frames_from_partial(max_frame, out);
+        }
+        if self.partial.is_empty() {
+            return self.take_frames(data, max_frame, out);
+        }
+        self.partial.extend_from_slice(data);
+        self.frames_from_partial(max_frame, out)
+    }
+
+    /// Whole frames from the bytes kept so far; frames share their allocation, so a large
+    /// frame is never copied again as its pieces arrive.
+    fn frames_from_partial(
+        &mut self,
+        max_frame: usize,
+        out: &mut Vec<Input>,
+    ) -> Result<(), FrameError> {
+        while let Some(frame) = take_frame(&mut self.partial, max_frame)? {
+            out.push(Input::Frame(frame));
+        }
+        if self.partial.is_empty() {
+            self.partial = BytesMut::new();
+        }
+        Ok(())
+    }
+
+    /// Whole frames from `data`; a trailing part frame is kept for the next read.
+    fn take_frames(
+        &mut self,
+        mut data: &[u8],
+        max_frame: usize,
+        out: &mut Vec<Input>,
+    ) -> Result<(), FrameError> {
+        while data.len() >= 4 {
+            let len = i32::from_be_bytes([data[0], data[1], data[2], data[3]]);
+            if len < 0 || len as usize > max_frame {
+                return Err(FrameError::BadLength {
+                    len: len.into(),
+                    max: max_frame,
+                });
+            }
+            let end = 4 + len as usize;
+            if data.len() < end {
+                // Room for the whole frame at once: a large frame then grows the buffer
+                // once, not with every read.
+                self.partial.reserve(end);
+                break;
+            }
+            out.push(Input::Frame(Bytes::copy_from_slice(&data[4..end])));
+            data = &data[end..];
+        }
+        self.partial.extend_from_slice(data);
+        Ok(())
+    }
+
+    pub fn sent_request(&mut self) {
+        self.in_flight += 1;
+    }
+
+    /// Whether reading should wait: too many requests unanswered, or too many replies
+    /// unwritten.
+    pub fn over_limits(&self, max_in_flight: u32, max_pending_bytes: usize) -> bool {
+        self.in_flight >= max_in_flight || self.pending_bytes > max_pending_bytes
+    }
+
+    pub fn queue(&mut self, bytes: Bytes, replies: u32) {
+        self.in_flight = self.in_flight.saturating_sub(replies);
+        if !bytes.is_empty() {
+            self.pending_bytes += bytes.len();
+            self.pending.push_back(bytes);
+        }
+    }
+
+    /// Replies waiting for the socket: how many, and how many bytes.
+    pub fn queued(&self) -> (usize, usize) {
+        (self.pending.len(), self.pending_bytes)
+    }
+
+    /// Writes queued replies until they are all out or the socket is full.
+    pub fn flush(&mut self) -> io::Result<Flushed> {
+        const SLICES: usize = 64;
+        while !self.pending.is_empty() {
+            let mut slices = [IoSlice::new(&[]); SLICES];
+            let n = self
+                .pending
+                .iter()
+                .zip(slices.iter_mut())
+                .map(|(b, s)| *s = IoSlice::new(b))
+                .count();
+            match self.stream.write_vectored(&slices[..n]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut written) => {
+                    self.pending_bytes -= written;
+                    while written > 0 {
+                        let Some(front) = self.pending.front_mut() else {
+                            break;
+                        };
+                        if written >= front.len() {
+                            written -= front.len();
+                            self.pending.pop_front();
+                        } else {
+                            front.advance(written);
+                            written = 0;
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Flushed::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // A burst of replies may have grown the queue; an idle connection keeps none of it.
+        if self.pending.capacity() > 8 {
+            self.pending = VecDeque::new();
+        }
+        Ok(Flushed::All)
+    }
+
+    /// What is left to write, for the task that finishes a closing connection.
+    pub fn take_pending(&mut self) -> VecDeque<Bytes> {
+        self.pending_bytes = 0;
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Reads into `scratch`: `Ok(None)` when the socket has nothing more for now,
+    /// `Ok(Some(0))` at end of stream.
+    pub fn read(&mut self, scratch: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match self.stream.read(scratch) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client() -> (Client, std::net::TcpStream) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, addr) = l.accept().unwrap();
+        s.set_nonblocking(true).unwrap();
+        let slot = crate::listener::test_slot(addr.ip());
+        (Client::new(mio::net::TcpStream::from_std(s), slot), peer)
+    }
+
+    fn frame(body: &[u8]) -> Vec<u8> {
+        let mut v = (body.len() as i32).to_be_bytes().to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    fn frames(out: &[Input]) -> Vec<Vec<u8>> {
+        out.iter()
+            .filter_map(|i| match i {
+                Input::Frame(b) => Some(b.to_vec()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn frames_split_anywhere_come_out_whole_and_in_order() {
+        let mut wire = frame(b"hello");
+        wire.extend(frame(b""));
+        wire.extend(frame(&[7u8; 300]));
+        for cut in 0..wire.len() {
+            let (mut c, _peer) = client();
+            let mut out = Vec::new();
+            c.take_input(&wire[..cut], 1000, &mut out).unwrap();
+            c.take_input(&wire[cut..], 1000, &mut out).unwrap();
+            assert!(matches!(out[0], Input::Opened), "cut at {cut}");
+            assert_eq!(
+                frames(&out),
+                vec![b"hello".to_vec(), vec![], vec![7u8; 300]],
+                "cut at {cut}"
+            );
+            assert_eq!(c.partial.capacity(), 0, "nothing kept after whole frames");
+        }
+    }
+
+    #[test]
+    fn a_four_letter_word_is_recognised_only_first() {
+        let (mut c, _peer) = client();
+        let mut out = Vec::new();
+        c.take_input(b"ru", 1000, &mut out).unwrap();
+        c.take_input(b"ok", 1000, &mut out).unwrap();
+        assert!(matches!(out[..], [Input::FourLetter("ruok")]));
+    }
+
+    #[test]
+    fn a_length_beyond_the_limit_is_an_error() {
+        let (mut c, _peer) = client();
+        let mut out = Vec::new();
+        let err = c.take_input(&frame(&[0u8; 11]), 10, &mut out);
+        assert!(err.is_err());
+        let (mut c, _peer) = client();
+        let err = c.take_input(&(-1i32).to_be_bytes(), 10, &mut out);
+        assert!(err.is_err());
+    }
+
+    #[test]
+    fn queued_replies_are_written_in_order() {
+        let (mut c, mut peer) = client();
+        c.queue(Bytes::from_static(b"abc"), 1);
+        c.queue(Bytes::new(), 0);
+        c.queue(Bytes::from_static(b"def"), 1);
+        assert!(matches!(c.flush().unwrap(), Flushed::All));
+        let mut got = [0u8; 6];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"abcdef");
+    }
+
+    /// Every idle connection holds one of these.
+    #[test]
+    fn an_idle_client_stays_small() {
+        let size = std::mem::size_of::<Client>();
+        assert!(size <= 160, "the per-connection state grew to {size} bytes");
+    }
+}
