@@ -39,8 +39,8 @@ fn parse_ip_acl(id: &str) -> Option<(IpAddr, u32)> {
     (bits <= max).then_some((addr, bits))
 }
 
-fn ip_matches(acl_id: &str, client: &str) -> bool {
-    let (Some((net, bits)), Ok(addr)) = (parse_ip_acl(acl_id), client.parse::<IpAddr>()) else {
+fn ip_matches(acl_id: &str, addr: IpAddr) -> bool {
+    let Some((net, bits)) = parse_ip_acl(acl_id) else {
         return false;
     };
     let (a, b): (Vec<u8>, Vec<u8>) = match (net, addr) {
@@ -66,9 +66,61 @@ fn is_authenticated_scheme(scheme: &str) -> bool {
     !matches!(scheme, "ip" | "super" | "world")
 }
 
+/// Who a connection is: its address (ZooKeeper's `ip` identity, which every connection
+/// has) and what `auth` packets added. The address is kept as an address rather than as
+/// an `ip:<text>` identity: no allocation per connection, and no parsing per ACL check.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identities {
+    pub ip: Option<IpAddr>,
+    pub auth: Vec<Id>,
+}
+
+impl Identities {
+    pub fn new(ip: IpAddr) -> Identities {
+        Identities {
+            ip: Some(ip),
+            auth: Vec::new(),
+        }
+    }
+
+    /// From identities as ZooKeeper lists them, `ip:<addr>` among them.
+    pub fn from_ids(ids: &[Id]) -> Identities {
+        let mut who = Identities::default();
+        for id in ids {
+            match (id.scheme.as_str(), id.id.parse::<IpAddr>()) {
+                ("ip", Ok(ip)) if who.ip.is_none() => who.ip = Some(ip),
+                _ => who.add(id.clone()),
+            }
+        }
+        who
+    }
+
+    /// Every identity as ZooKeeper lists them (`whoAmI`): the address first.
+    pub fn to_ids(&self) -> Vec<Id> {
+        self.ip
+            .map(|ip| Id::new("ip", &ip.to_string()))
+            .into_iter()
+            .chain(self.auth.iter().cloned())
+            .collect()
+    }
+
+    /// Adds an identity an `auth` packet proved; the connection's own address is
+    /// already there.
+    pub fn add(&mut self, id: Id) {
+        let own_ip = id.scheme == "ip" && self.ip.is_some_and(|ip| id.id == ip.to_string());
+        if !own_ip && !self.auth.contains(&id) {
+            self.auth.push(id);
+        }
+    }
+
+    fn is_super(&self) -> bool {
+        self.auth.iter().any(|i| i.scheme == "super")
+    }
+}
+
 /// ZooKeeper's `fixupACL`: removes duplicates, expands `auth` into the caller's
 /// authenticated identities, and rejects what no provider would accept.
-pub fn fixup_acl(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup_acl(acl: &[Acl], identities: &Identities) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(a) {
@@ -85,6 +137,7 @@ pub fn fixup_acl(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> 
             "auth" => {
                 let mut any = false;
                 for id in identities
+                    .auth
                     .iter()
                     .filter(|i| is_authenticated_scheme(&i.scheme))
                 {
@@ -110,25 +163,36 @@ pub fn fixup_acl(acl: &[Acl], identities: &[Id]) -> Result<Vec<Acl>, ErrorCode> 
 }
 
 /// Whether `identities` grant any of the bits in `perm` on a node with `acl`.
-pub fn allowed(acl: &[Acl], perm: i32, identities: &[Id], skip_acl: bool) -> bool {
-    if skip_acl || acl.is_empty() || identities.iter().any(|i| i.scheme == "super") {
+pub fn allowed(acl: &[Acl], perm: i32, identities: &Identities, skip_acl: bool) -> bool {
+    if skip_acl || acl.is_empty() || identities.is_super() {
         return true;
     }
-    acl.iter().filter(|a| a.perms & perm != 0).any(|a| {
-        if a.id.scheme == "world" && a.id.id == "anyone" {
-            return true;
-        }
-        identities
-            .iter()
-            .filter(|i| i.scheme == a.id.scheme)
-            .any(|i| match i.scheme.as_str() {
-                "ip" => ip_matches(&a.id.id, &i.id),
-                _ => a.id.id == i.id,
-            })
-    })
+    acl.iter()
+        .filter(|a| a.perms & perm != 0)
+        .any(|a| match a.id.scheme.as_str() {
+            "world" if a.id.id == "anyone" => true,
+            "ip" => {
+                identities.ip.is_some_and(|ip| ip_matches(&a.id.id, ip))
+                    || identities.auth.iter().any(|i| {
+                        i.scheme == "ip"
+                            && i.id
+                                .parse::<IpAddr>()
+                                .is_ok_and(|ip| ip_matches(&a.id.id, ip))
+                    })
+            }
+            scheme => identities
+                .auth
+                .iter()
+                .any(|i| i.scheme == scheme && i.id == a.id.id),
+        })
 }
 
-pub fn check(acl: &[Acl], perm: i32, identities: &[Id], skip_acl: bool) -> Result<(), ErrorCode> {
+pub fn check(
+    acl: &[Acl],
+    perm: i32,
+    identities: &Identities,
+    skip_acl: bool,
+) -> Result<(), ErrorCode> {
     if allowed(acl, perm, identities, skip_acl) {
         Ok(())
     } else {
@@ -173,53 +237,62 @@ mod tests {
 
     #[test]
     fn fixup_rules() {
+        let none = Identities::default();
         let ip = Id::new("ip", "127.0.0.1");
         let bob = Id::new("digest", "bob:hash");
         assert_eq!(
-            fixup_acl(&[], std::slice::from_ref(&ip)),
+            fixup_acl(&[], &Identities::from_ids(std::slice::from_ref(&ip))),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(31, "world", "me")], &[]),
+            fixup_acl(&[Acl::new(31, "world", "me")], &none),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(31, "auth", "")], std::slice::from_ref(&ip)),
+            fixup_acl(
+                &[Acl::new(31, "auth", "")],
+                &Identities::from_ids(std::slice::from_ref(&ip))
+            ),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(31, "auth", "")], &[ip.clone(), bob.clone()]).unwrap(),
+            fixup_acl(
+                &[Acl::new(31, "auth", "")],
+                &Identities::from_ids(&[ip.clone(), bob.clone()])
+            )
+            .unwrap(),
             vec![Acl { perms: 31, id: bob }]
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(1, "digest", "nocolon")], &[]),
+            fixup_acl(&[Acl::new(1, "digest", "nocolon")], &none),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(1, "digest", "a:")], &[]),
+            fixup_acl(&[Acl::new(1, "digest", "a:")], &none),
             Err(ErrorCode::InvalidAcl)
         );
-        assert!(fixup_acl(&[Acl::new(1, "digest", "a:b")], &[]).is_ok());
-        assert!(fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/8")], &[]).is_ok());
+        assert!(fixup_acl(&[Acl::new(1, "digest", "a:b")], &none).is_ok());
+        assert!(fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/8")], &none).is_ok());
         assert_eq!(
-            fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/33")], &[]),
+            fixup_acl(&[Acl::new(1, "ip", "10.0.0.0/33")], &none),
             Err(ErrorCode::InvalidAcl)
         );
         assert_eq!(
-            fixup_acl(&[Acl::new(1, "sasl", "x")], &[]),
+            fixup_acl(&[Acl::new(1, "sasl", "x")], &none),
             Err(ErrorCode::InvalidAcl)
         );
         let dup = [
             Acl::new(31, "world", "anyone"),
             Acl::new(31, "world", "anyone"),
         ];
-        assert_eq!(fixup_acl(&dup, &[]).unwrap().len(), 1);
+        assert_eq!(fixup_acl(&dup, &none).unwrap().len(), 1);
     }
 
     #[test]
     fn checks() {
-        let ids = [Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:h")];
-        assert!(allowed(&Acl::read_only(), perms::READ, &[], false));
+        let ids = Identities::from_ids(&[Id::new("ip", "127.0.0.1"), Id::new("digest", "bob:h")]);
+        let none = Identities::default();
+        assert!(allowed(&Acl::read_only(), perms::READ, &none, false));
         assert!(!allowed(&Acl::read_only(), perms::WRITE, &ids, false));
         assert!(allowed(
             &[Acl::new(2, "digest", "bob:h")],
@@ -248,9 +321,9 @@ mod tests {
         assert!(allowed(
             &[Acl::new(1, "ip", "10.0.0.0/8")],
             perms::READ,
-            &[Id::new("super", "")],
+            &Identities::from_ids(&[Id::new("super", "")]),
             false
         ));
-        assert!(allowed(&[], perms::ADMIN, &[], false));
+        assert!(allowed(&[], perms::ADMIN, &none, false));
     }
 }

@@ -104,8 +104,8 @@ pub struct Conn {
     pub peer: SocketAddr,
     /// Set once the handshake succeeded.
     pub session: Option<SessionId>,
-    /// `ip:<addr>` from the start, plus what `auth` packets added.
-    pub identities: Vec<Id>,
+    /// The peer's address (`ip`), plus what `auth` packets added.
+    pub identities: acl::Identities,
     pub stats: ConnStats,
     /// A connection being closed accepts nothing more.
     pub closing: bool,
@@ -254,7 +254,7 @@ impl Core {
             id,
             peer,
             session: None,
-            identities: vec![Id::new("ip", &peer.ip().to_string())],
+            identities: acl::Identities::new(peer.ip()),
             stats: ConnStats {
                 last_op: "NA",
                 established_wall_ms: now.wall_ms,
@@ -486,7 +486,8 @@ impl Core {
         }
     }
 
-    fn identities(&self, conn_id: ConnId) -> Vec<Id> {
+    /// Cloning allocates only for connections that authenticated.
+    fn identities(&self, conn_id: ConnId) -> acl::Identities {
         self.conns
             .get(&conn_id)
             .map(|c| c.identities.clone())
@@ -524,9 +525,7 @@ impl Core {
         };
         if let Some(c) = self.conns.get_mut(&conn_id) {
             for id in new_ids {
-                if !c.identities.contains(&id) {
-                    c.identities.push(id);
-                }
+                c.identities.add(id);
             }
         }
         self.reply(conn_id, xid, 0, &Response::Empty, now);

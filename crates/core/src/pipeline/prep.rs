@@ -13,7 +13,7 @@ use oxkeeper_proto::txn::{
     SetDataTxn,
 };
 use oxkeeper_proto::{
-    perms, Acl, CheckVersionRequest, CreateMode, CreateTtlRequest, DeleteRequest, ErrorCode, Id,
+    perms, Acl, CheckVersionRequest, CreateMode, CreateTtlRequest, DeleteRequest, ErrorCode,
     MultiResult, Request, SetAclRequest, SetDataRequest, Txn,
 };
 
@@ -101,7 +101,7 @@ fn check_version(expected: i32, actual: i32) -> Result<(), ErrorCode> {
 struct Ctx<'a> {
     sid: SessionId,
     closing: bool,
-    identities: &'a [Id],
+    identities: &'a acl::Identities,
     skip_acl: bool,
     extended_types: bool,
     enforce_quota: bool,
@@ -117,7 +117,7 @@ impl Core {
     pub(super) fn prep_write(
         &self,
         sid: SessionId,
-        identities: &[Id],
+        identities: &acl::Identities,
         req: Request,
     ) -> (WriteKind, Result<Txn, PrepError>) {
         let ctx = Ctx {

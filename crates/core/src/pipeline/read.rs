@@ -2,7 +2,7 @@
 
 use oxkeeper_proto::codes::{add_watch_mode, watcher_type};
 use oxkeeper_proto::request::ReadOp;
-use oxkeeper_proto::{perms, ClientInfo, ErrorCode, Id, MultiResult, Request, Response};
+use oxkeeper_proto::{perms, ClientInfo, ErrorCode, MultiResult, Request, Response};
 
 use super::{acl, Core};
 use crate::session::SessionId;
@@ -13,7 +13,7 @@ impl Core {
         &self,
         node_acl: &[oxkeeper_proto::Acl],
         perm: i32,
-        ids: &[Id],
+        ids: &acl::Identities,
     ) -> Result<(), ErrorCode> {
         acl::check(node_acl, perm, ids, self.config.skip_acl)
     }
@@ -22,7 +22,7 @@ impl Core {
         &mut self,
         conn: ConnId,
         sid: SessionId,
-        ids: &[Id],
+        ids: &acl::Identities,
         req: Request,
     ) -> Result<Response, ErrorCode> {
         match req {
@@ -89,7 +89,8 @@ impl Core {
                 Ok(Response::PathList(paths))
             }
             Request::WhoAmI => Ok(Response::WhoAmI(
-                ids.iter()
+                ids.to_ids()
+                    .iter()
                     .map(|id| ClientInfo {
                         auth_scheme: id.scheme.clone(),
                         user: match id.scheme.as_str() {
@@ -171,14 +172,14 @@ impl Core {
     fn get_data(
         &self,
         path: &str,
-        ids: &[Id],
+        ids: &acl::Identities,
     ) -> Result<(Option<bytes::Bytes>, oxkeeper_proto::Stat), ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         self.check_read(node.acl(), perms::READ, ids)?;
         Ok((node.data().clone(), node.stat()))
     }
 
-    fn get_children(&self, path: &str, ids: &[Id]) -> Result<Vec<String>, ErrorCode> {
+    fn get_children(&self, path: &str, ids: &acl::Identities) -> Result<Vec<String>, ErrorCode> {
         let node = self.tree.get(path).ok_or(ErrorCode::NoNode)?;
         self.check_read(node.acl(), perms::READ, ids)?;
         Ok(self.tree.children(path))

@@ -3,7 +3,8 @@
 //!
 //! Kept small on purpose: with a hundred thousand idle sessions this struct, not a task
 //! and its future, is what each connection costs in user space. An idle connection holds
-//! no buffers at all; bytes of a frame not yet complete are the only input it keeps.
+//! no buffers at all: they exist only while a frame is incomplete or replies wait for the
+//! socket.
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
@@ -25,11 +26,8 @@ pub enum Input {
 pub struct Client {
     pub stream: mio::net::TcpStream,
     _slot: IpSlot,
-    /// Input that does not make a whole frame yet; empty (and unallocated) between frames.
-    partial: BytesMut,
-    /// Replies not yet taken by the socket, the first one possibly in part.
-    pending: VecDeque<Bytes>,
-    pending_bytes: usize,
+    /// Only while there is a part frame or unwritten output: an idle connection has none.
+    buffers: Option<Box<Buffers>>,
     /// Requests passed to the core and not answered yet.
     in_flight: u32,
     /// Until the first four bytes arrive nobody knows whether this is a session or a
@@ -39,6 +37,15 @@ pub struct Client {
     pub close_requested: bool,
     /// Reading stopped because the client is not reading its replies.
     pub paused: bool,
+}
+
+#[derive(Default)]
+struct Buffers {
+    /// Input that does not make a whole frame yet.
+    partial: BytesMut,
+    /// Replies not yet taken by the socket, the first one possibly in part.
+    pending: VecDeque<Bytes>,
+    pending_bytes: usize,
 }
 
 /// How a flush went.
@@ -54,14 +61,31 @@ impl Client {
         Client {
             stream,
             _slot: slot,
-            partial: BytesMut::new(),
-            pending: VecDeque::new(),
-            pending_bytes: 0,
+            buffers: None,
             in_flight: 0,
             opened: false,
             close_requested: false,
             paused: false,
         }
+    }
+
+    fn buffers(&mut self) -> &mut Buffers {
+        self.buffers.get_or_insert_with(Box::default)
+    }
+
+    /// Gives the buffers back once they hold nothing.
+    fn release_if_empty(&mut self) {
+        if self
+            .buffers
+            .as_ref()
+            .is_some_and(|b| b.partial.is_empty() && b.pending.is_empty())
+        {
+            self.buffers = None;
+        }
+    }
+
+    fn partial_is_empty(&self) -> bool {
+        self.buffers.as_ref().is_none_or(|b| b.partial.is_empty())
     }
 
     /// Splits `data` (just read) into what it means, in order, into `out`. An error is a
@@ -72,19 +96,26 @@ impl Client {
         max_frame: usize,
         out: &mut Vec<Input>,
     ) -> Result<(), FrameError> {
+        let result = self.take_input_inner(data, max_frame, out);
+        self.release_if_empty();
+        result
+    }
+
+    fn take_input_inner(
+        &mut self,
+        data: &[u8],
+        max_frame: usize,
+        out: &mut Vec<Input>,
+    ) -> Result<(), FrameError> {
         if !self.opened {
-            self.partial.extend_from_slice(data);
-            if self.partial.len() < 4 {
+            let partial = &mut self.buffers().partial;
+            partial.extend_from_slice(data);
+            if partial.len() < 4 {
                 return Ok(());
             }
-            let first = [
-                self.partial[0],
-                self.partial[1],
-                self.partial[2],
-                self.partial[3],
-            ];
+            let first = [partial[0], partial[1], partial[2], partial[3]];
             if let Some(word) = four_letter_word(first) {
-                self.partial = BytesMut::new();
+                partial.clear();
                 out.push(Input::FourLetter(word));
                 return Ok(());
             }
@@ -92,10 +123,10 @@ impl Client {
             out.push(Input::Opened);
             return self.frames_from_partial(max_frame, out);
         }
-        if self.partial.is_empty() {
+        if self.partial_is_empty() {
             return self.take_frames(data, max_frame, out);
         }
-        self.partial.extend_from_slice(data);
+        self.buffers().partial.extend_from_slice(data);
         self.frames_from_partial(max_frame, out)
     }
 
@@ -106,11 +137,12 @@ impl Client {
         max_frame: usize,
         out: &mut Vec<Input>,
     ) -> Result<(), FrameError> {
-        while let Some(frame) = take_frame(&mut self.partial, max_frame)? {
+        let partial = &mut self.buffers().partial;
+        while let Some(frame) = take_frame(partial, max_frame)? {
             out.push(Input::Frame(frame));
         }
-        if self.partial.is_empty() {
-            self.partial = BytesMut::new();
+        if partial.is_empty() {
+            *partial = BytesMut::new();
         }
         Ok(())
     }
@@ -134,13 +166,15 @@ impl Client {
             if data.len() < end {
                 // Room for the whole frame at once: a large frame then grows the buffer
                 // once, not with every read.
-                self.partial.reserve(end);
+                self.buffers().partial.reserve(end);
                 break;
             }
             out.push(Input::Frame(Bytes::copy_from_slice(&data[4..end])));
             data = &data[end..];
         }
-        self.partial.extend_from_slice(data);
+        if !data.is_empty() {
+            self.buffers().partial.extend_from_slice(data);
+        }
         Ok(())
     }
 
@@ -151,44 +185,50 @@ impl Client {
     /// Whether reading should wait: too many requests unanswered, or too many replies
     /// unwritten.
     pub fn over_limits(&self, max_in_flight: u32, max_pending_bytes: usize) -> bool {
-        self.in_flight >= max_in_flight || self.pending_bytes > max_pending_bytes
+        self.in_flight >= max_in_flight || self.queued().1 > max_pending_bytes
     }
 
     pub fn queue(&mut self, bytes: Bytes, replies: u32) {
         self.in_flight = self.in_flight.saturating_sub(replies);
         if !bytes.is_empty() {
-            self.pending_bytes += bytes.len();
-            self.pending.push_back(bytes);
+            let b = self.buffers();
+            b.pending_bytes += bytes.len();
+            b.pending.push_back(bytes);
         }
     }
 
     /// Replies waiting for the socket: how many, and how many bytes.
     pub fn queued(&self) -> (usize, usize) {
-        (self.pending.len(), self.pending_bytes)
+        self.buffers
+            .as_ref()
+            .map_or((0, 0), |b| (b.pending.len(), b.pending_bytes))
     }
 
     /// Writes queued replies until they are all out or the socket is full.
     pub fn flush(&mut self) -> io::Result<Flushed> {
         const SLICES: usize = 64;
-        while !self.pending.is_empty() {
+        let Some(b) = self.buffers.as_mut() else {
+            return Ok(Flushed::All);
+        };
+        while !b.pending.is_empty() {
             let mut slices = [IoSlice::new(&[]); SLICES];
-            let n = self
+            let n = b
                 .pending
                 .iter()
                 .zip(slices.iter_mut())
-                .map(|(b, s)| *s = IoSlice::new(b))
+                .map(|(p, s)| *s = IoSlice::new(p))
                 .count();
             match self.stream.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(mut written) => {
-                    self.pending_bytes -= written;
+                    b.pending_bytes -= written;
                     while written > 0 {
-                        let Some(front) = self.pending.front_mut() else {
+                        let Some(front) = b.pending.front_mut() else {
                             break;
                         };
                         if written >= front.len() {
                             written -= front.len();
-                            self.pending.pop_front();
+                            b.pending.pop_front();
                         } else {
                             front.advance(written);
                             written = 0;
@@ -201,16 +241,14 @@ impl Client {
             }
         }
         // A burst of replies may have grown the queue; an idle connection keeps none of it.
-        if self.pending.capacity() > 8 {
-            self.pending = VecDeque::new();
-        }
+        b.pending = VecDeque::new();
+        self.release_if_empty();
         Ok(Flushed::All)
     }
 
     /// What is left to write, for the task that finishes a closing connection.
     pub fn take_pending(&mut self) -> VecDeque<Bytes> {
-        self.pending_bytes = 0;
-        std::mem::take(&mut self.pending)
+        self.buffers.take().map(|b| b.pending).unwrap_or_default()
     }
 
     /// Reads into `scratch`: `Ok(None)` when the socket has nothing more for now,
@@ -271,7 +309,7 @@ mod tests {
                 vec![b"hello".to_vec(), vec![], vec![7u8; 300]],
                 "cut at {cut}"
             );
-            assert_eq!(c.partial.capacity(), 0, "nothing kept after whole frames");
+            assert!(c.buffers.is_none(), "nothing kept after whole frames");
         }
     }
 
@@ -311,6 +349,6 @@ mod tests {
     #[test]
     fn an_idle_client_stays_small() {
         let size = std::mem::size_of::<Client>();
-        assert!(size <= 160, "the per-connection state grew to {size} bytes");
+        assert!(size <= 64, "the per-connection state grew to {size} bytes");
     }
 }
