@@ -19,7 +19,7 @@
 #      when set.
 #
 # Knobs (environment, defaults in brackets):
-#   TICK [2000] ms; DURATION [5] s per load run; WARMUP [2] s; CLIENTS [16]; INFLIGHT [8];
+#   TICK [2000] ms; DURATION [5] s per load run; WARMUP [2] s; CLIENTS [32]; INFLIGHT [16] (the load);
 #   DATA_SIZE [100] bytes; NODES [1000]; CHURN_CLIENTS [16];
 #   SESSIONS [15000] idle sessions, CONNECT_CONCURRENCY [10000] connects at once, HOLD [10] s;
 #   EXPIRY_SESSIONS [10000], EXPIRY_TIMEOUT [2*TICK] ms; WATCHERS [1000], ROUNDS [20];
@@ -35,8 +35,8 @@ cd "$REPO"
 TICK=${TICK:-2000}
 DURATION=${DURATION:-5}
 WARMUP=${WARMUP:-2}
-CLIENTS=${CLIENTS:-16}
-INFLIGHT=${INFLIGHT:-8}
+CLIENTS=${CLIENTS:-32}
+INFLIGHT=${INFLIGHT:-16}
 DATA_SIZE=${DATA_SIZE:-100}
 NODES=${NODES:-1000}
 CHURN_CLIENTS=${CHURN_CLIENTS:-16}

@@ -35,6 +35,7 @@ ZooKeeper / the oxkeeper binary are missing, failed instead when CI=true.
 
 import os
 import random
+import re
 import signal
 import threading
 import time
@@ -80,6 +81,7 @@ BLOB = random.Random(20240501).randbytes(100_000)
 
 BURST = 3000  # SIGKILL case: creates pipelined when ZooKeeper is killed ...
 KILL_AT = 300  # ... on the reply to this one
+WINDOW = 100  # creates in flight at most (see burst_and_kill)
 
 
 # -- plumbing --------------------------------------------------------------
@@ -352,8 +354,12 @@ def burst_and_kill(zk, client):
 
     rs = []
     for i in range(BURST):
-        # stop issuing once the server is gone: kazoo wakes its connection
-        # thread through a socketpair that fills up while it reconnects
+        # Stop issuing once the server is gone, and never get more than WINDOW
+        # creates ahead of the replies: kazoo wakes its connection thread with
+        # one byte per request through a socketpair, which nobody drains while
+        # it reconnects, so a send blocks forever once a few hundred are unread.
+        while not killed.is_set() and sum(1 for r in rs[-WINDOW:] if not r.ready()) >= WINDOW:
+            time.sleep(0.001)
         if killed.is_set():
             break
         rs.append(client.create_async("/inflight/n%05d" % i, payload))
@@ -534,6 +540,10 @@ def test_zookeeper_to_oxkeeper_to_zookeeper(zk_stop, make_server, make_client, o
         )
     start(zk)  # same zoo.cfg, same port, same D
     loaded, complaints = ml.zookeeper_loaded_snapshot(zk.log_text())
+    # A snapshot ZooKeeper itself was writing when it was SIGKILLed in phase 1 is torn,
+    # and ZooKeeper names it whenever it scans the directory: not oxkeeper's doing.
+    zk_own = [n for n, _ in files_zk if n.startswith("snapshot.")]
+    complaints = [c for c in complaints if not any(re.search(r"\b%s\b" % re.escape(n), c) for n in zk_own)]
     if loaded != snap_for_zk or complaints:
         problems.append(
             "phase 3: ZooKeeper read snapshot %s (want %s, the newest oxkeeper wrote)%s"

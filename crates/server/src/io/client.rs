@@ -37,6 +37,8 @@ pub struct Client {
     pub close_requested: bool,
     /// Reading stopped because the client is not reading its replies.
     pub paused: bool,
+    /// Closed by the core, last reply written, FIN sent: waiting for the client to hang up.
+    pub draining: bool,
 }
 
 #[derive(Default)]
@@ -66,6 +68,7 @@ impl Client {
             opened: false,
             close_requested: false,
             paused: false,
+            draining: false,
         }
     }
 
@@ -244,11 +247,6 @@ impl Client {
         b.pending = VecDeque::new();
         self.release_if_empty();
         Ok(Flushed::All)
-    }
-
-    /// What is left to write, for the task that finishes a closing connection.
-    pub fn take_pending(&mut self) -> VecDeque<Bytes> {
-        self.buffers.take().map(|b| b.pending).unwrap_or_default()
     }
 
     /// Reads into `scratch`: `Ok(None)` when the socket has nothing more for now,

@@ -13,7 +13,7 @@
 mod client;
 mod rare;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -52,6 +52,9 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The longest the thread sleeps without checking whether the core is still there.
 const MAX_POLL: Duration = Duration::from_millis(250);
+
+/// How long a closed connection may take to read our last reply and hang up.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The core task's way to the connections.
 pub struct Mailbox {
@@ -133,6 +136,7 @@ pub fn spawn(
         scratch: vec![0; 64 * 1024],
         inputs: Vec::new(),
         dirty: Vec::new(),
+        draining: VecDeque::new(),
     };
     std::thread::Builder::new()
         .name("oxkeeper-io".into())
@@ -163,6 +167,9 @@ struct IoThread {
     inputs: Vec<Input>,
     /// Connections with replies queued this turn, flushed once each at its end.
     dirty: Vec<u64>,
+    /// Connections the core closed, waiting for the client to hang up, oldest first (all
+    /// wait equally long, so this is also deadline order).
+    draining: VecDeque<(Instant, u64)>,
 }
 
 /// The core has stopped: nothing more to do.
@@ -186,6 +193,7 @@ impl IoThread {
             if self.events.is_closed() {
                 return Ok(());
             }
+            self.end_drains(Instant::now());
             if self
                 .accept_paused_until
                 .is_some_and(|until| Instant::now() >= until)
@@ -288,6 +296,17 @@ impl IoThread {
             let Some(client) = self.clients.get_mut(&id) else {
                 return Ok(());
             };
+            if client.draining {
+                // Whatever it still sends is ignored; its end of stream ends the socket.
+                match client.read(&mut self.scratch) {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(n)) if n > 0 => continue,
+                    _ => {
+                        self.clients.remove(&id);
+                        return Ok(());
+                    }
+                }
+            }
             if client.over_limits(MAX_IN_FLIGHT, READ_PAUSE_BYTES) {
                 client.paused = true;
                 return Ok(());
@@ -374,6 +393,9 @@ impl IoThread {
             let Some(client) = self.clients.get_mut(&id) else {
                 continue;
             };
+            if client.draining {
+                continue;
+            }
             match client.flush() {
                 Ok(Flushed::All) if client.close_requested => self.finish_closing(id)?,
                 Ok(_) if client.paused && !client.over_limits(MAX_IN_FLIGHT, READ_PAUSE_BYTES) => {
@@ -406,18 +428,35 @@ impl IoThread {
         Ok(())
     }
 
-    /// The core closed the connection and its last reply is written (or handed over):
-    /// the socket ends gracefully on a task of its own.
+    /// The core closed the connection and its last reply is written: send FIN and let the
+    /// client read it. Closing a socket that still has unread input would send RST instead,
+    /// and the client could lose the final reply, so the socket stays until the client
+    /// hangs up or `DRAIN_TIMEOUT` passes.
     fn finish_closing(&mut self, id: u64) -> Result<(), CoreGone> {
-        let Some(mut client) = self.clients.remove(&id) else {
+        let Some(client) = self.clients.get_mut(&id) else {
             return Ok(());
         };
-        let _ = self.poll.registry().deregister(&mut client.stream);
-        self.send(Event::Closed { conn: ConnId(id) })?;
-        let rest = client.take_pending();
-        let stream = std::net::TcpStream::from(client.stream);
-        self.runtime.spawn(rare::finish(stream, rest));
-        Ok(())
+        client.draining = true;
+        if client.stream.shutdown(std::net::Shutdown::Write).is_err() {
+            self.clients.remove(&id);
+        } else {
+            self.draining
+                .push_back((Instant::now() + DRAIN_TIMEOUT, id));
+        }
+        self.send(Event::Closed { conn: ConnId(id) })
+    }
+
+    /// Drops the closed connections whose clients did not hang up in time.
+    fn end_drains(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.draining.front() {
+            if at > now {
+                break;
+            }
+            self.draining.pop_front();
+            if self.clients.get(&id).is_some_and(|c| c.draining) {
+                self.clients.remove(&id);
+            }
+        }
     }
 
     /// A four-letter word is answered from a task: it waits for the core, and the thread

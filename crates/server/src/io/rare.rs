@@ -1,30 +1,15 @@
-//! The rare ends of a connection, run as tokio tasks off the I/O thread: answering a
-//! four-letter word, and finishing a connection the core closed.
+//! The rare end of a connection, run as a tokio task off the I/O thread: answering a
+//! four-letter word, which waits for the core.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core_task::Event;
 use crate::ServerInfo;
-
-/// Writes what the I/O thread could not, then ends the connection gracefully.
-pub async fn finish(stream: std::net::TcpStream, rest: VecDeque<Bytes>) {
-    let Ok(mut stream) = TcpStream::from_std(stream) else {
-        return;
-    };
-    for bytes in rest {
-        if stream.write_all(&bytes).await.is_err() {
-            return;
-        }
-    }
-    graceful_close(stream).await;
-}
 
 /// Sends FIN after the last reply and lets the client read it: closing a socket that still
 /// has unread input would send RST, and clients could lose the final reply.
