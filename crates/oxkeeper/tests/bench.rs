@@ -292,9 +292,38 @@ fn expiry_deletes_ephemerals_within_timeout_plus_a_tick() {
             "2",
         ],
     );
-    sane(&v, "expiry");
+    check_expiry(&v, false);
+}
+
+/// Sessions held without connections (the way past the descriptor limit) expire on the
+/// same terms.
+#[test]
+fn detached_sessions_expire_within_timeout_plus_a_tick() {
+    let server = TestServer::start();
+    let v = bench(
+        &server,
+        &[
+            "expiry",
+            "--detach",
+            "--sessions",
+            "50",
+            "--concurrency",
+            "50",
+            "--session-timeout",
+            "1000",
+            "--clients",
+            "2",
+        ],
+    );
+    check_expiry(&v, true);
+}
+
+/// 50 sessions with a 1 s timeout on a 200 ms tick: all expire, none early, none late.
+fn check_expiry(v: &Value, detached: bool) {
+    sane(v, "expiry");
     let e = &v["expiry"];
-    assert_eq!(u(&v, "/ops"), 50);
+    assert_eq!(e["detached"], detached, "{v}");
+    assert_eq!(u(v, "/ops"), 50);
     assert_eq!(u(e, "/expired"), 50);
     assert_eq!(u(e, "/missing"), 0);
     assert_eq!(
@@ -302,7 +331,7 @@ fn expiry_deletes_ephemerals_within_timeout_plus_a_tick() {
         0,
         "no session expired before its timeout: {v}"
     );
-    assert_eq!(u(&v, "/negotiated_timeout_ms"), 1000);
+    assert_eq!(u(v, "/negotiated_timeout_ms"), 1000);
     assert_eq!(u(e, "/tick_ms"), 200, "tickTime read from `conf`: {v}");
     // From each session's last contact: at least the timeout, at most timeout + tick + slack.
     let (min, max) = (
@@ -313,8 +342,22 @@ fn expiry_deletes_ephemerals_within_timeout_plus_a_tick() {
     assert!(max <= 1000.0 + 200.0 + 500.0, "expired late: {v}");
     assert!(f(e, "/overshoot_ms/max") <= 700.0, "{v}");
     ordered(e, "/delay_from_cut_ms");
+    let sizes: u64 = e["bucket_sizes"]
+        .as_array()
+        .expect("bucket_sizes")
+        .iter()
+        .map(|n| n.as_u64().expect("a size"))
+        .sum();
+    assert_eq!(sizes, 50, "every deletion is in a bucket: {v}");
+    assert!(u(e, "/buckets") >= 1);
+    assert!(
+        f(e, "/bucket_spread_max_ms") <= 200.0,
+        "a bucket took over a tick: {v}"
+    );
+    assert_eq!(e["within_one_tick"], true, "{v}");
     assert!(u(e, "/others_ops") > 0, "{v}");
     ordered(e, "/others_latency_us");
+    ordered(e, "/others_latency_all_us");
 }
 
 #[test]

@@ -13,7 +13,7 @@ mod prep;
 mod read;
 mod reaper;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -140,7 +140,13 @@ pub struct Core {
     received_mono_ms: u64,
     /// The tracker's stall count when last logged.
     stalls_logged: u64,
+    /// Expired sessions (already marked closing) whose closeSession has yet to run.
+    expiring: VecDeque<SessionId>,
 }
+
+/// closeSession transactions of expired sessions run per [`Core::tick`]: a few
+/// milliseconds of work, so a mass expiry does not stall everyone else.
+pub const EXPIRED_PER_TICK: usize = 1000;
 
 /// What a successful write answers with, computed once the transaction is applied.
 enum WriteKind {
@@ -185,6 +191,7 @@ impl Core {
             stats: ServerStats::default(),
             received_mono_ms: now.mono_ms,
             stalls_logged: 0,
+            expiring: VecDeque::new(),
         }
     }
 
@@ -279,11 +286,20 @@ impl Core {
 
     /// Milliseconds until the next tick is due.
     pub fn next_tick_ms(&mut self, now: Now) -> u64 {
+        if !self.expiring.is_empty() {
+            return 0;
+        }
         self.sessions.wait_time_ms(now.mono_ms)
     }
 
     /// Expires every session whose deadline has passed. The shell calls this at least
     /// once per tickTime (the tracker counts longer silences as a stall of the server).
+    ///
+    /// A due bucket is marked closing at once, but its closeSession transactions run at
+    /// most [`EXPIRED_PER_TICK`] per call, so that other clients' requests are served
+    /// between slices of a mass expiry, as they are between ZooKeeper's expirer handing
+    /// sessions to the request pipeline one by one. [`Core::next_tick_ms`] is zero while
+    /// some wait.
     pub fn tick(&mut self, now: Now) {
         self.sessions.tick(now.mono_ms);
         if self.sessions.stall_count() != self.stalls_logged {
@@ -294,7 +310,15 @@ impl Core {
                 "the server could not run for a while; session deadlines were extended by the stall"
             );
         }
-        for sid in self.sessions.poll_expired(now.mono_ms) {
+        self.expiring
+            .extend(self.sessions.poll_expired(now.mono_ms));
+        for _ in 0..EXPIRED_PER_TICK {
+            let Some(sid) = self.expiring.pop_front() else {
+                break;
+            };
+            if !self.sessions.exists(sid) {
+                continue;
+            }
             tracing::info!(session = %sid, "session expired");
             self.stats.sessions_expired += 1;
             self.end_session(sid, now);

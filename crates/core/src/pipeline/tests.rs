@@ -299,6 +299,40 @@ fn expired_session_loses_its_ephemerals_within_one_tick_of_its_timeout() {
     assert!(!h.closed.contains(&watcher.conn));
 }
 
+/// A bucket larger than one slice: every session is marked closing when the bucket is
+/// due, their closeSession transactions run a slice per tick call, and the core asks to
+/// be called again at once until none wait.
+#[test]
+fn a_mass_expiry_runs_in_slices_and_finishes() {
+    let mut h = Harness::new();
+    let n = EXPIRED_PER_TICK * 2 + 500;
+    for i in 0..n {
+        let mut c = h.connect();
+        assert_eq!(h.create(&mut c, &format!("/e{i}"), 1).0, 0);
+        h.core.close_connection(c.conn);
+    }
+    h.collect();
+    assert_eq!(h.core.tree().ephemeral_count(), n);
+    let mut slices = Vec::new();
+    for _ in 0..100 {
+        h.advance(TICK / 2);
+        let left = h.core.tree().ephemeral_count();
+        if left < n {
+            slices.push(left);
+            break;
+        }
+    }
+    assert_eq!(slices, [n - EXPIRED_PER_TICK], "one slice on the due tick");
+    assert_eq!(h.core.next_tick_ms(h.now), 0, "the rest is due at once");
+    while h.core.tree().ephemeral_count() > 0 {
+        h.core.tick(h.now);
+        h.collect();
+        slices.push(h.core.tree().ephemeral_count());
+    }
+    assert_eq!(slices, [n - EXPIRED_PER_TICK, 500, 0]);
+    assert!(h.core.next_tick_ms(h.now) > 0, "nothing left to expire");
+}
+
 #[test]
 fn a_stalled_server_expires_nobody() {
     let mut h = Harness::new();

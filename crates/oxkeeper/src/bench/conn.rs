@@ -121,6 +121,8 @@ pub struct Conn {
     next_xid: i32,
     pub session_id: i64,
     pub timeout_ms: i32,
+    /// The session's password, to resume it on another connection.
+    pub passwd: Bytes,
     ping_every: Duration,
     last_send: Instant,
     last_read: Instant,
@@ -135,9 +137,29 @@ impl Conn {
     /// Connects and establishes a new session asking for `timeout_ms`. `read_chunk` is the
     /// read buffer's working size: small for idle sessions, large for busy load drivers.
     pub async fn connect(target: &Target, timeout_ms: i32, read_chunk: usize) -> io::Result<Conn> {
+        Self::open(target, timeout_ms, read_chunk, None).await
+    }
+
+    /// Connects to an existing session (`session_id`, `passwd`), as a client does after
+    /// losing its connection. An expired session is an error.
+    pub async fn resume(
+        target: &Target,
+        timeout_ms: i32,
+        session_id: i64,
+        passwd: Bytes,
+    ) -> io::Result<Conn> {
+        Self::open(target, timeout_ms, 256, Some((session_id, passwd))).await
+    }
+
+    async fn open(
+        target: &Target,
+        timeout_ms: i32,
+        read_chunk: usize,
+        session: Option<(i64, Bytes)>,
+    ) -> io::Result<Conn> {
         match tokio::time::timeout(
             target.connect_timeout,
-            Self::connect_inner(target, timeout_ms, read_chunk),
+            Self::connect_inner(target, timeout_ms, read_chunk, session),
         )
         .await
         {
@@ -153,6 +175,7 @@ impl Conn {
         target: &Target,
         timeout_ms: i32,
         read_chunk: usize,
+        session: Option<(i64, Bytes)>,
     ) -> io::Result<Conn> {
         let stream = target.tcp_connect().await?;
         let now = Instant::now();
@@ -165,18 +188,20 @@ impl Conn {
             next_xid: 0,
             session_id: 0,
             timeout_ms: 0,
+            passwd: Bytes::new(),
             ping_every: Duration::from_secs(3600),
             last_send: now,
             last_read: now,
             ping_sink: None,
         };
+        let (session_id, passwd) = session.unwrap_or((0, Bytes::from_static(&[0; 16])));
         write_frame(&mut conn.wbuf, |w| {
             ConnectRequest {
                 protocol_version: 0,
                 last_zxid_seen: 0,
                 timeout_ms,
-                session_id: 0,
-                passwd: Bytes::from_static(&[0; 16]),
+                session_id,
+                passwd,
                 read_only: Some(false),
             }
             .write(w)
@@ -200,9 +225,14 @@ impl Conn {
         let resp = ConnectResponse::decode(frame)
             .map_err(|e| protocol_error(format!("bad ConnectResponse: {e}")))?;
         if resp.timeout_ms <= 0 || resp.session_id == 0 {
-            return Err(protocol_error("server refused the session"));
+            return Err(protocol_error(if session_id == 0 {
+                "server refused the session"
+            } else {
+                "session expired"
+            }));
         }
         conn.session_id = resp.session_id;
+        conn.passwd = resp.passwd;
         conn.timeout_ms = resp.timeout_ms;
         conn.ping_every = Duration::from_millis((resp.timeout_ms as u64 / 3).max(1));
         let now = Instant::now();

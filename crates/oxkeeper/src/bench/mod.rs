@@ -150,6 +150,11 @@ pub struct BenchArgs {
     /// Write/notify rounds (watch).
     #[arg(long, default_value_t = 20)]
     pub rounds: usize,
+    /// Expiry: hold each session without its connection (dropped once its ephemeral
+    /// exists, resumed once at the cut), so that more sessions than file descriptors fit.
+    /// --session-timeout must cover opening them all.
+    #[arg(long)]
+    pub detach: bool,
     /// Milliseconds between the background clients' requests (expiry).
     #[arg(long, default_value_t = 10)]
     pub other_interval_ms: u64,
