@@ -592,7 +592,7 @@ w("- Client and server share the machine's cores; the client is one `oxkeeper be
   "server's CPU per op. On loopback the kernel's TCP work is charged to whichever process "
   "sends, so both sides carry part of it.")
 w("- `sessions` opens its sessions as a connect storm (CONNECT_CONCURRENCY at once): connects "
-  "beyond a server's listen backlog (Java's default 50 for ZooKeeper; 1024 for oxkeeper, its "
+  "beyond a server's listen backlog (Java's default 50 for ZooKeeper; 4096 for oxkeeper, its "
   "clientPortListenBacklog default) have their SYNs dropped and retried by the kernel after "
   "1, 3, 7, 15 s..., which dominates connect latency there; a connect not done within the "
   "client's 30 s counts as a failure. `churn` measures session establishment at a bounded "

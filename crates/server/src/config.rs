@@ -56,7 +56,8 @@ pub struct Config {
     pub min_session_timeout_ms: Option<u32>,
     /// Defaults to 20 × tickTime when unset.
     pub max_session_timeout_ms: Option<u32>,
-    /// `clientPortListenBacklog` (ZooKeeper's -1 = the default, 1024 here).
+    /// `clientPortListenBacklog` (ZooKeeper's -1 = the default: 4096 here, which Linux caps at
+    /// net.core.somaxconn; Java's 50 made the kernel drop SYNs in connect storms).
     pub listen_backlog: u32,
     /// Connections allowed from one client IP; 0 = unlimited.
     pub max_client_cnxns: u32,
@@ -126,7 +127,7 @@ impl Default for Config {
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             max_client_cnxns: 60,
-            listen_backlog: 1024,
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
             four_letter_whitelist: FourLetterWhitelist::Only(vec!["srvr".into()]),
             jute_max_buffer: DEFAULT_MAX_FRAME,
             super_digest: None,
@@ -159,6 +160,10 @@ impl Default for Config {
 }
 
 /// Keys ZooKeeper knows that a standalone oxkeeper accepts without acting on yet.
+/// Pending connections the kernel may queue for us: room for a storm of thousands of
+/// clients reconnecting at once (Linux caps it at net.core.somaxconn).
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
 const ACCEPTED_KEYS: &[&str] = &[
     "initLimit",
     "syncLimit",
@@ -225,7 +230,7 @@ impl Config {
                 "clientPortListenBacklog" => {
                     let n: i64 = parse_num(key, v)?;
                     c.listen_backlog = if n <= 0 {
-                        1024
+                        DEFAULT_LISTEN_BACKLOG
                     } else {
                         u32::try_from(n).unwrap_or(u32::MAX)
                     };

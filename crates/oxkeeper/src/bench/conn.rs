@@ -67,6 +67,15 @@ impl Target {
         };
         if self.spread {
             let x = (self.next_source.fetch_add(1, Ordering::Relaxed) % 254 + 1) as u8;
+            // The port is then picked at connect time, knowing the destination, so it never
+            // lands on a 4-tuple the server still holds in TIME_WAIT from an earlier
+            // connection: on loopback that SYN would be answered with a reset.
+            nix::sys::socket::setsockopt(
+                &socket,
+                nix::sys::socket::sockopt::IpBindAddressNoPort,
+                &true,
+            )
+            .map_err(io::Error::from)?;
             socket.bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, x).into(), 0))?;
         }
         let stream = socket.connect(self.addr).await?;
