@@ -2,7 +2,8 @@
 # Benchmarks oxkeeper against Apache ZooKeeper 3.8 (Debian's package) on this machine with one
 # load generator, `oxkeeper bench`, and writes docs/BENCHMARKS.md.
 #
-#   bash scripts/bench-vs-zookeeper.sh                   # modest sizes: ~5 minutes on 2 cores
+#   bash scripts/bench-vs-zookeeper.sh                   # ~25 minutes on 2 cores, most of it
+#                                                        # ZooKeeper expiring 100,000 sessions
 #   DURATION=30 SESSIONS=19000 bash scripts/bench-vs-zookeeper.sh
 #
 # What it does:
