@@ -250,6 +250,15 @@ impl Conn {
         Ok(conn)
     }
 
+    /// Moves this connection's ping schedule earlier by `phase` (0..1) of its interval.
+    /// Sessions opened in a burst would otherwise ping in step, every one of them within
+    /// the same fraction of a second, and the figure would measure the burst rather than
+    /// the server.
+    pub fn stagger_pings(&mut self, phase: f64) {
+        let back = self.ping_every.mul_f64(phase.clamp(0.0, 1.0));
+        self.last_send = self.last_send.checked_sub(back).unwrap_or(self.last_send);
+    }
+
     /// Records the latency of the pings this connection sends by itself.
     pub fn record_pings(&mut self, sink: Arc<Mutex<Hist>>) {
         self.ping_sink = Some(sink);

@@ -41,7 +41,7 @@ pub async fn sessions(ctx: &Arc<Ctx>) -> anyhow::Result<Outcome> {
     });
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();
-    for _ in 0..n {
+    for i in 0..n {
         let (ctx, sem, connect_hist) = (ctx.clone(), sem.clone(), connect_hist.clone());
         let (ping_hist, close_hist) = (ping_hist.clone(), close_hist.clone());
         let (step_tx, mut stop_rx, opened) = (step_tx.clone(), stop_rx.clone(), opened.clone());
@@ -62,6 +62,8 @@ pub async fn sessions(ctx: &Arc<Ctx>) -> anyhow::Result<Outcome> {
             opened.fetch_add(1, Ordering::Relaxed);
             let _ = step_tx.send(Step::Opened(conn.timeout_ms));
             drop(step_tx);
+            // Spread evenly over the interval whatever the order of opening (golden ratio).
+            conn.stagger_pings((i as f64 * 0.618_033_988_749_895).fract());
             conn.record_pings(ping_hist);
             loop {
                 tokio::select! {
