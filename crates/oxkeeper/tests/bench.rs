@@ -277,45 +277,33 @@ fn churn_opens_and_closes_sessions() {
 
 #[test]
 fn expiry_deletes_ephemerals_within_timeout_plus_a_tick() {
-    let server = TestServer::start();
-    let v = bench(
-        &server,
-        &[
-            "expiry",
-            "--sessions",
-            "50",
-            "--concurrency",
-            "50",
-            "--session-timeout",
-            "1000",
-            "--clients",
-            "2",
-        ],
-    );
-    check_expiry(&v, false);
+    check_expiry(&run_expiry(false), false);
 }
 
 /// Sessions held without connections (the way past the descriptor limit) expire on the
 /// same terms.
 #[test]
 fn detached_sessions_expire_within_timeout_plus_a_tick() {
+    check_expiry(&run_expiry(true), true);
+}
+
+fn run_expiry(detach: bool) -> Value {
     let server = TestServer::start();
-    let v = bench(
-        &server,
-        &[
-            "expiry",
-            "--detach",
-            "--sessions",
-            "50",
-            "--concurrency",
-            "50",
-            "--session-timeout",
-            "1000",
-            "--clients",
-            "2",
-        ],
-    );
-    check_expiry(&v, true);
+    let mut args = vec!["expiry"];
+    if detach {
+        args.push("--detach");
+    }
+    args.extend([
+        "--sessions",
+        "50",
+        "--concurrency",
+        "50",
+        "--session-timeout",
+        "1000",
+        "--clients",
+        "2",
+    ]);
+    bench(&server, &args)
 }
 
 /// 50 sessions with a 1 s timeout on a 200 ms tick: all expire, none early, none late.

@@ -88,7 +88,7 @@ impl Identities {
         let mut who = Identities::default();
         for id in ids {
             match (id.scheme.as_str(), id.id.parse::<IpAddr>()) {
-                ("ip", Ok(ip)) if who.ip.is_none() => who.ip = Some(ip),
+                ("ip", Ok(ip)) => who.ip = Some(ip),
                 _ => who.add(id.clone()),
             }
         }
@@ -104,11 +104,10 @@ impl Identities {
             .collect()
     }
 
-    /// Adds an identity an `auth` packet proved; the connection's own address is
-    /// already there.
+    /// Adds an identity an `auth` packet proved. An `ip` identity can only name the
+    /// connection's own address, which is already there.
     pub fn add(&mut self, id: Id) {
-        let own_ip = id.scheme == "ip" && self.ip.is_some_and(|ip| id.id == ip.to_string());
-        if !own_ip && !self.auth.contains(&id) {
+        if id.scheme != "ip" && !self.auth.contains(&id) {
             self.auth.push(id);
         }
     }
@@ -171,15 +170,7 @@ pub fn allowed(acl: &[Acl], perm: i32, identities: &Identities, skip_acl: bool) 
         .filter(|a| a.perms & perm != 0)
         .any(|a| match a.id.scheme.as_str() {
             "world" if a.id.id == "anyone" => true,
-            "ip" => {
-                identities.ip.is_some_and(|ip| ip_matches(&a.id.id, ip))
-                    || identities.auth.iter().any(|i| {
-                        i.scheme == "ip"
-                            && i.id
-                                .parse::<IpAddr>()
-                                .is_ok_and(|ip| ip_matches(&a.id.id, ip))
-                    })
-            }
+            "ip" => identities.ip.is_some_and(|ip| ip_matches(&a.id.id, ip)),
             scheme => identities
                 .auth
                 .iter()

@@ -179,12 +179,16 @@ impl IoThread {
     fn run(&mut self) -> io::Result<()> {
         let mut ready = Events::with_capacity(1024);
         loop {
-            let timeout = match self.accept_paused_until {
-                Some(until) => until
-                    .saturating_duration_since(Instant::now())
-                    .min(MAX_POLL),
-                None => MAX_POLL,
-            };
+            // Wake for whichever comes first: accepting again, or a drain running out.
+            let now = Instant::now();
+            let timeout = [
+                self.accept_paused_until,
+                self.draining.front().map(|&(at, _)| at),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|at| at.saturating_duration_since(now))
+            .fold(MAX_POLL, Duration::min);
             if let Err(e) = self.poll.poll(&mut ready, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
                     return Err(e);
