@@ -458,16 +458,16 @@ fn connection_info(c: &ConnView, brief: bool) -> Json {
         let s = &c.stats;
         fields.extend([
             ("session_id", Json::Int(c.session.map_or(0, |sid| sid.0))),
-            ("last_operation", Json::str(s.last_op)),
+            ("last_operation", Json::str(s.last_op())),
             ("established", Json::Int(s.established_wall_ms)),
             ("session_timeout", Json::Int(i64::from(c.timeout_ms))),
             ("last_cxid", Json::Int(s.last_cxid.map_or(-1, i64::from))),
-            ("last_zxid", Json::Int(s.last_zxid.unwrap_or(-1))),
+            ("last_zxid", Json::Int(s.last_zxid)),
             ("last_response_time", Json::Int(s.last_response_wall_ms)),
-            ("last_latency", Json::uint(s.latency.last_ms)),
-            ("min_latency", Json::uint(s.latency.min_ms)),
+            ("last_latency", Json::uint(s.latency.last_ms.into())),
+            ("min_latency", Json::uint(s.latency.min_ms.into())),
             ("avg_latency", Json::uint(fourlw::conn_avg_latency(s))),
-            ("max_latency", Json::uint(s.latency.max_ms)),
+            ("max_latency", Json::uint(s.latency.max_ms.into())),
         ]);
     }
     Json::object(fields)

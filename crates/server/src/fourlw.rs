@@ -89,12 +89,12 @@ pub(crate) struct Summary {
 pub(crate) fn summary(core: &Core, info: &ServerInfo) -> Summary {
     let st = core.stats();
     Summary {
-        latency_min_ms: st.latency.min_ms,
+        latency_min_ms: st.latency.min_ms.into(),
         latency_avg_ms: st.latency.avg_ms(),
-        latency_max_ms: st.latency.max_ms,
+        latency_max_ms: st.latency.max_ms.into(),
         packets_received: st.packets_received,
         packets_sent: st.packets_sent,
-        connections: core.connections().count(),
+        connections: core.connection_count(),
         outstanding: 0,
         zxid: core.last_zxid(),
         mode: "standalone",
@@ -159,7 +159,7 @@ pub(crate) fn connections(core: &Core) -> Vec<ConnView> {
     v.sort_by_key(|c| c.id);
     v.into_iter()
         .map(|c| ConnView {
-            peer: c.peer,
+            peer: c.peer(),
             session: c.session,
             timeout_ms: c
                 .session
@@ -189,12 +189,14 @@ fn cons(core: &Core, peer: SocketAddr) -> String {
         let _ = write!(
             s,
             " {b},sid={sid},lop={},est={},to={}",
-            c.stats.last_op, c.stats.established_wall_ms, c.timeout_ms
+            c.stats.last_op(),
+            c.stats.established_wall_ms,
+            c.timeout_ms
         );
         if let Some(cxid) = c.stats.last_cxid {
             let _ = write!(s, ",lcxid=0x{cxid:x}");
         }
-        let lzxid = c.stats.last_zxid.unwrap_or(-1);
+        let lzxid = c.stats.last_zxid;
         let _ = writeln!(
             s,
             ",lzxid=0x{lzxid:x},lresp={},llat={},minlat={},avglat={},maxlat={})",
@@ -404,13 +406,16 @@ fn dump(core: &Core, now: Now) -> String {
 fn sess(core: &Core, now: Now) -> String {
     let mut infos: Vec<_> = core.sessions().sessions().collect();
     infos.sort_by_key(|i| i.id);
+    let peers: std::collections::HashMap<SessionId, SocketAddr> = core
+        .connections()
+        .filter_map(|c| c.session.map(|sid| (sid, c.peer())))
+        .collect();
     let mut s = String::new();
     let _ = writeln!(s, "Sessions ({}):", infos.len());
     for i in infos {
-        let conn = core
-            .connections()
-            .find(|c| c.session == Some(i.id))
-            .map(|c| format!("/{}", c.peer))
+        let conn = peers
+            .get(&i.id)
+            .map(|peer| format!("/{peer}"))
             .unwrap_or_else(|| "none".into());
         let expires = match i.expires_at_ms {
             Some(at) => format!("{}ms", at as i64 - now.mono_ms as i64),

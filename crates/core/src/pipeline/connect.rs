@@ -1,5 +1,7 @@
 //! The handshake: new sessions, resumed sessions, and the refusals clients expect.
 
+use std::num::NonZeroU64;
+
 use bytes::Bytes;
 use oxkeeper_proto::response::write_connect_response;
 use oxkeeper_proto::txn::CreateSessionTxn;
@@ -57,12 +59,12 @@ impl Core {
             self.close_after_flush(conn_id);
             return;
         }
-        if let Some(old) = self.session_conn.get(&sid).copied() {
+        if let Some(old) = self.attached_conn(sid) {
             if old != conn_id {
                 tracing::debug!(session = %sid, old = old.0, new = conn_id.0, "session moved to a new connection");
                 self.close_after_flush(old);
                 self.watches.remove_connection(old);
-                if let Some(c) = self.conns.get_mut(&old) {
+                if let Some(c) = self.conns.get_mut(old) {
                     c.session = None;
                 }
             }
@@ -75,9 +77,10 @@ impl Core {
 
     /// Binds the session to this connection and answers the handshake with its password.
     fn attach(&mut self, conn_id: ConnId, sid: SessionId, req: &ConnectRequest, timeout_ms: u32) {
-        let _ = self.sessions.set_owner(sid, conn_id.0);
-        self.session_conn.insert(sid, conn_id);
-        if let Some(c) = self.conns.get_mut(&conn_id) {
+        if let Some(owner) = NonZeroU64::new(conn_id.0) {
+            let _ = self.sessions.set_owner(sid, owner);
+        }
+        if let Some(c) = self.conns.get_mut(conn_id) {
             c.session = Some(sid);
         }
         let passwd = Bytes::copy_from_slice(&password::password(sid));

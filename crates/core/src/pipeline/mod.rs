@@ -8,12 +8,13 @@
 
 pub mod acl;
 mod connect;
+mod conns;
 pub mod outbox;
 mod prep;
 mod read;
 mod reaper;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -51,38 +52,63 @@ pub struct CoreConfig {
     pub enforce_quota: bool,
 }
 
-/// Per-connection figures for `cons`, `stat` and `crst`.
-#[derive(Debug, Clone, Default)]
+/// Per-connection figures for `cons`, `stat` and `crst`. Every connection has one, so
+/// it is kept small: opcodes rather than names, 32-bit single latencies.
+#[derive(Debug, Clone)]
 pub struct ConnStats {
     pub received: u64,
     pub sent: u64,
-    pub last_op: &'static str,
+    /// The opcode of the last request; `None` before the first (and after `crst`).
+    last_op: Option<i32>,
     pub last_cxid: Option<i32>,
-    pub last_zxid: Option<i64>,
+    /// -1 before the first reply that carries one, as in ZooKeeper.
+    pub last_zxid: i64,
     pub last_response_wall_ms: i64,
     pub established_wall_ms: i64,
     pub latency: Latency,
 }
 
-/// Request latencies in milliseconds, from the frame's arrival to its reply.
+impl ConnStats {
+    fn new(established_wall_ms: i64) -> ConnStats {
+        ConnStats {
+            received: 0,
+            sent: 0,
+            last_op: None,
+            last_cxid: None,
+            last_zxid: -1,
+            last_response_wall_ms: 0,
+            established_wall_ms,
+            latency: Latency::default(),
+        }
+    }
+
+    /// The last request's short name (`GETD`, `PING`…), `NA` before any.
+    pub fn last_op(&self) -> &'static str {
+        self.last_op.map_or("NA", op::short_name)
+    }
+}
+
+/// Request latencies in milliseconds, from the frame's arrival to its reply. A single
+/// latency beyond 32 bits (49 days) is recorded as the largest that fits.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Latency {
-    pub last_ms: u64,
-    pub min_ms: u64,
-    pub max_ms: u64,
+    pub last_ms: u32,
+    pub min_ms: u32,
+    pub max_ms: u32,
     pub total_ms: u64,
     pub count: u64,
 }
 
 impl Latency {
     fn record(&mut self, ms: u64) {
+        self.total_ms = self.total_ms.saturating_add(ms);
+        let ms = u32::try_from(ms).unwrap_or(u32::MAX);
         self.min_ms = if self.count == 0 {
             ms
         } else {
             self.min_ms.min(ms)
         };
         self.max_ms = self.max_ms.max(ms);
-        self.total_ms += ms;
         self.count += 1;
         self.last_ms = ms;
     }
@@ -101,14 +127,37 @@ impl Latency {
 #[derive(Debug, Clone)]
 pub struct Conn {
     pub id: ConnId,
-    pub peer: SocketAddr,
     /// Set once the handshake succeeded.
     pub session: Option<SessionId>,
     /// The peer's address (`ip`), plus what `auth` packets added.
     pub identities: acl::Identities,
+    /// The peer's port; its address is the `ip` identity.
+    port: u16,
     pub stats: ConnStats,
     /// A connection being closed accepts nothing more.
     pub closing: bool,
+}
+
+impl Conn {
+    fn new(id: ConnId, peer: SocketAddr, now: Now) -> Conn {
+        Conn {
+            id,
+            session: None,
+            identities: acl::Identities::new(peer.ip()),
+            port: peer.port(),
+            stats: ConnStats::new(now.wall_ms),
+            closing: false,
+        }
+    }
+
+    /// The client's address and port.
+    pub fn peer(&self) -> SocketAddr {
+        let ip = self
+            .identities
+            .ip
+            .unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into());
+        SocketAddr::new(ip, self.port)
+    }
 }
 
 /// Server-wide counters for `srvr`, `mntr` and `srst`.
@@ -127,9 +176,7 @@ pub struct Core {
     tree: DataTree,
     watches: WatchManager,
     sessions: SessionTracker,
-    conns: HashMap<ConnId, Conn>,
-    /// Which connection a session is attached to right now.
-    session_conn: HashMap<SessionId, ConnId>,
+    conns: conns::ConnTable,
     out: Outbox,
     /// Transactions applied since the shell last took them: it must make them durable
     /// before it delivers the output produced with them.
@@ -183,8 +230,7 @@ impl Core {
             tree,
             watches: WatchManager::new(),
             sessions: tracker,
-            conns: HashMap::new(),
-            session_conn: HashMap::new(),
+            conns: conns::ConnTable::default(),
             out: Outbox::default(),
             log: Vec::new(),
             last_zxid,
@@ -210,6 +256,9 @@ impl Core {
     pub fn connections(&self) -> impl Iterator<Item = &Conn> {
         self.conns.values()
     }
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
     pub fn last_zxid(&self) -> i64 {
         self.last_zxid
     }
@@ -225,12 +274,7 @@ impl Core {
     /// `crst`.
     pub fn reset_connection_stats(&mut self) {
         for c in self.conns.values_mut() {
-            let established = c.stats.established_wall_ms;
-            c.stats = ConnStats {
-                last_op: "NA",
-                established_wall_ms: established,
-                ..Default::default()
-            };
+            c.stats = ConnStats::new(c.stats.established_wall_ms);
         }
     }
 
@@ -257,31 +301,37 @@ impl Core {
     }
 
     pub fn open_connection(&mut self, id: ConnId, peer: SocketAddr, now: Now) {
-        let conn = Conn {
-            id,
-            peer,
-            session: None,
-            identities: acl::Identities::new(peer.ip()),
-            stats: ConnStats {
-                last_op: "NA",
-                established_wall_ms: now.wall_ms,
-                ..Default::default()
-            },
-            closing: false,
-        };
-        self.conns.insert(id, conn);
+        if let Some(old) = self.conns.insert(Conn::new(id, peer, now)) {
+            tracing::error!(
+                old = old.id.0,
+                new = id.0,
+                "a connection slot was reused while in use"
+            );
+            self.forget_connection(old);
+        }
     }
 
     /// The socket is gone: its watches go with it; its session lives on until it expires.
     pub fn close_connection(&mut self, id: ConnId) {
-        self.watches.remove_connection(id);
-        if let Some(conn) = self.conns.remove(&id) {
-            if let Some(sid) = conn.session {
-                if self.session_conn.get(&sid) == Some(&id) {
-                    self.session_conn.remove(&sid);
-                }
-            }
+        if let Some(conn) = self.conns.remove(id) {
+            self.forget_connection(conn);
         }
+    }
+
+    /// The session stays owned by the connection's id, which no other connection ever
+    /// gets, so it is attached to nothing until it reconnects.
+    fn forget_connection(&mut self, conn: Conn) {
+        self.watches.remove_connection(conn.id);
+    }
+
+    /// The connection a session is attached to right now: its owner, while that is open
+    /// and still bound to it.
+    fn attached_conn(&self, sid: SessionId) -> Option<ConnId> {
+        let owner = ConnId(self.sessions.owner_of(sid)?.get());
+        self.conns
+            .get(owner)
+            .is_some_and(|c| c.session == Some(sid))
+            .then_some(owner)
     }
 
     /// Milliseconds until the next tick is due.
@@ -321,10 +371,11 @@ impl Core {
             }
             tracing::info!(session = %sid, "session expired");
             self.stats.sessions_expired += 1;
+            let attached = self.attached_conn(sid);
             self.end_session(sid, now);
-            if let Some(conn) = self.session_conn.remove(&sid) {
+            if let Some(conn) = attached {
                 self.out.close(conn);
-                if let Some(c) = self.conns.get_mut(&conn) {
+                if let Some(c) = self.conns.get_mut(conn) {
                     c.closing = true;
                 }
             }
@@ -357,7 +408,7 @@ impl Core {
         now: Now,
     ) {
         self.received_mono_ms = received_mono_ms.min(now.mono_ms);
-        let Some(conn) = self.conns.get(&conn_id) else {
+        let Some(conn) = self.conns.get(conn_id) else {
             return;
         };
         if conn.closing {
@@ -384,9 +435,9 @@ impl Core {
         let latency_ms = now.mono_ms.saturating_sub(self.received_mono_ms);
         self.stats.packets_sent += 1;
         self.stats.latency.record(latency_ms);
-        if let Some(c) = self.conns.get_mut(&conn_id) {
+        if let Some(c) = self.conns.get_mut(conn_id) {
             c.stats.sent += 1;
-            if zxid.is_some() {
+            if let Some(zxid) = zxid {
                 c.stats.last_zxid = zxid;
             }
             c.stats.last_response_wall_ms = now.wall_ms;
@@ -400,7 +451,7 @@ impl Core {
 
     fn close_after_flush(&mut self, conn_id: ConnId) {
         self.out.close(conn_id);
-        if let Some(c) = self.conns.get_mut(&conn_id) {
+        if let Some(c) = self.conns.get_mut(conn_id) {
             c.closing = true;
         }
     }
@@ -412,12 +463,12 @@ impl Core {
             self.close_after_flush(conn_id);
             return;
         };
-        let Some(conn) = self.conns.get_mut(&conn_id) else {
+        let Some(conn) = self.conns.get_mut(conn_id) else {
             return;
         };
         let Some(sid) = conn.session else { return };
         conn.stats.received += 1;
-        conn.stats.last_op = op::short_name(header.op);
+        conn.stats.last_op = Some(header.op);
         if header.xid >= 0 {
             conn.stats.last_cxid = Some(header.xid);
         }
@@ -464,7 +515,6 @@ impl Core {
                 self.sessions.set_closing(sid);
                 self.stats.sessions_closed += 1;
                 self.end_session(sid, now);
-                self.session_conn.remove(&sid);
                 self.reply(conn_id, xid, 0, &Response::Empty, now);
                 self.close_after_flush(conn_id);
             }
@@ -513,7 +563,7 @@ impl Core {
     /// Cloning allocates only for connections that authenticated.
     fn identities(&self, conn_id: ConnId) -> acl::Identities {
         self.conns
-            .get(&conn_id)
+            .get(conn_id)
             .map(|c| c.identities.clone())
             .unwrap_or_default()
     }
@@ -537,7 +587,7 @@ impl Core {
             }
             // It proves the connection's own address, which its identities hold from the
             // start.
-            "ip" if self.conns.contains_key(&conn_id) => Vec::new(),
+            "ip" if self.conns.contains(conn_id) => Vec::new(),
             "ip" => return,
             _ => {
                 tracing::info!(conn = conn_id.0, scheme = %packet.scheme, "auth with unknown scheme");
@@ -547,7 +597,7 @@ impl Core {
                 return;
             }
         };
-        if let Some(c) = self.conns.get_mut(&conn_id) {
+        if let Some(c) = self.conns.get_mut(conn_id) {
             for id in new_ids {
                 c.identities.add(id);
             }
@@ -572,7 +622,7 @@ impl Core {
             for conn in self.watches.trigger(&trigger.path, trigger.event_type) {
                 // ZooKeeper 3.8.4+/3.9.2+: an event about a node the receiver may not read
                 // is dropped (the one-shot watch is still consumed).
-                let readable = self.conns.get(&conn).is_some_and(|c| {
+                let readable = self.conns.get(conn).is_some_and(|c| {
                     acl::allowed(
                         &trigger.acl,
                         perms::READ,

@@ -10,6 +10,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::watch::ConnId;
 
+/// Connections the table of outputs keeps room for between turns.
+const SHRINK_ABOVE: usize = 4096;
+
 #[derive(Default)]
 pub struct Outbox {
     /// Output per connection, and how many replies (not notifications) it holds.
@@ -63,6 +66,11 @@ impl Outbox {
                 close: false,
             })
             .collect();
+        // A turn that touched thousands of connections (a connect storm) must not leave
+        // a table that size behind for good.
+        if self.bufs.capacity() > SHRINK_ABOVE {
+            self.bufs.shrink_to(SHRINK_ABOVE / 4);
+        }
         for conn in self.closing.drain(..) {
             match out.iter_mut().find(|d| d.conn == conn) {
                 Some(d) => d.close = true,

@@ -1,5 +1,7 @@
 //! The pipeline driven by hand: frames in, bytes out, time advanced by the test.
 
+use std::collections::HashMap;
+
 use bytes::{Bytes, BytesMut};
 use oxkeeper_proto::codes::{event_type, op, xid};
 use oxkeeper_proto::frame::take_frame;

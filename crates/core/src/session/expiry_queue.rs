@@ -202,8 +202,22 @@ impl<K: Copy + Eq + Hash + Ord> ExpiryQueue<K> {
     }
 }
 
-/// End of a list.
-const NIL: usize = usize::MAX;
+/// End of a list. Slot numbers are 32-bit inside a slot (a slot is per session, and
+/// four billion sessions would not fit in memory anyway), so that a slot stays small.
+const NIL: u32 = u32::MAX;
+
+/// A bucket key no bucket has: keys are multiples of the interval after some time, so
+/// at least the interval, never 0.
+const NO_BUCKET: u64 = 0;
+
+fn to_idx(i: u32) -> usize {
+    i as usize
+}
+
+fn from_idx(i: usize) -> u32 {
+    debug_assert!(i < NIL as usize);
+    i as u32
+}
 
 /// The machinery under [`ExpiryQueue`], addressed by slot rather than by element so
 /// that the session tracker can keep its per-session data in the same slot and reach
@@ -226,17 +240,18 @@ pub(crate) struct Slots<K, V> {
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Slot<K, V> {
+pub(crate) struct Slot<K, V> {
     elem: K,
     value: V,
-    bucket: Option<u64>,
-    prev: usize,
-    next: usize,
+    /// [`NO_BUCKET`] while in none.
+    bucket: u64,
+    prev: u32,
+    next: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct List {
-    head: usize,
+    head: u32,
     len: usize,
 }
 
@@ -259,7 +274,7 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
         let slot = Slot {
             elem,
             value,
-            bucket: None,
+            bucket: NO_BUCKET,
             prev: NIL,
             next: NIL,
         };
@@ -294,14 +309,14 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
     }
 
     pub(crate) fn expiry(&self, idx: usize) -> Option<u64> {
-        self.slots[idx].bucket
+        Some(self.slots[idx].bucket).filter(|&b| b != NO_BUCKET)
     }
 
     /// Puts the slot in the bucket of `now_ms + timeout_ms`; returns the new bucket
     /// key, or `None` if it already sat there.
     pub(crate) fn schedule(&mut self, idx: usize, timeout_ms: u64, now_ms: u64) -> Option<u64> {
         let key = round_to_next_interval(now_ms.saturating_add(timeout_ms), self.interval_ms);
-        if self.slots[idx].bucket == Some(key) {
+        if self.slots[idx].bucket == key {
             return None;
         }
         self.unschedule(idx);
@@ -310,14 +325,14 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
             .entry(key)
             .or_insert(List { head: NIL, len: 0 });
         let old_head = list.head;
-        list.head = idx;
+        list.head = from_idx(idx);
         list.len += 1;
         let slot = &mut self.slots[idx];
-        slot.bucket = Some(key);
+        slot.bucket = key;
         slot.prev = NIL;
         slot.next = old_head;
         if old_head != NIL {
-            self.slots[old_head].prev = idx;
+            self.slots[to_idx(old_head)].prev = from_idx(idx);
         }
         Some(key)
     }
@@ -327,12 +342,15 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
         let Slot {
             prev, next, bucket, ..
         } = self.slots[idx];
-        let key = bucket?;
+        if bucket == NO_BUCKET {
+            return None;
+        }
+        let key = bucket;
         if prev != NIL {
-            self.slots[prev].next = next;
+            self.slots[to_idx(prev)].next = next;
         }
         if next != NIL {
-            self.slots[next].prev = prev;
+            self.slots[to_idx(next)].prev = prev;
         }
         if let Some(list) = self.buckets.get_mut(&key) {
             if prev == NIL {
@@ -341,7 +359,7 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
             list.len -= 1;
         }
         let slot = &mut self.slots[idx];
-        slot.bucket = None;
+        slot.bucket = NO_BUCKET;
         slot.prev = NIL;
         slot.next = NIL;
         Some(key)
@@ -380,10 +398,10 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
             out.reserve(list.len);
             let mut idx = list.head;
             while idx != NIL {
-                let slot = &mut self.slots[idx];
-                out.push(idx);
+                let slot = &mut self.slots[to_idx(idx)];
+                out.push(to_idx(idx));
                 idx = slot.next;
-                slot.bucket = None;
+                slot.bucket = NO_BUCKET;
                 slot.prev = NIL;
                 slot.next = NIL;
             }
@@ -400,7 +418,7 @@ impl<K: Copy + Ord, V: Copy> Slots<K, V> {
         self.buckets.iter().map(|(&key, list)| {
             let mut elems = Vec::with_capacity(list.len);
             let mut idx = list.head;
-            while let Some(slot) = self.slots.get(idx) {
+            while let Some(slot) = self.slots.get(to_idx(idx)) {
                 elems.push(slot.elem);
                 idx = slot.next;
             }

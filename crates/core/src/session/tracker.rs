@@ -7,6 +7,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::fmt;
+use std::num::NonZeroU64;
 
 use thiserror::Error;
 
@@ -145,7 +146,7 @@ struct Session {
     touch_timeout_ms: u32,
     last_contact_ms: u64,
     closing: bool,
-    owner: Option<u64>,
+    owner: Option<NonZeroU64>,
 }
 
 impl Session {
@@ -461,7 +462,7 @@ impl SessionTracker {
     ///
     /// `owner` is an opaque id of the connection (or forwarding learner) the request
     /// came through.
-    pub fn check_session(&mut self, id: SessionId, owner: u64) -> Result<(), SessionError> {
+    pub fn check_session(&mut self, id: SessionId, owner: NonZeroU64) -> Result<(), SessionError> {
         let session = self.get_mut(id).ok_or(SessionError::Expired)?;
         if session.closing {
             return Err(SessionError::Expired);
@@ -478,7 +479,7 @@ impl SessionTracker {
 
     /// Hands the session to a new owner (it reconnected elsewhere); unknown or closing
     /// → `Expired`.
-    pub fn set_owner(&mut self, id: SessionId, owner: u64) -> Result<(), SessionError> {
+    pub fn set_owner(&mut self, id: SessionId, owner: NonZeroU64) -> Result<(), SessionError> {
         match self.get_mut(id) {
             Some(session) if !session.closing => {
                 session.owner = Some(owner);
@@ -488,7 +489,7 @@ impl SessionTracker {
         }
     }
 
-    pub fn owner_of(&self, id: SessionId) -> Option<u64> {
+    pub fn owner_of(&self, id: SessionId) -> Option<NonZeroU64> {
         self.get(id).and_then(|s| s.owner)
     }
 
@@ -612,7 +613,7 @@ impl SessionTracker {
                 .expiry(slot)
                 .map(|k| k.saturating_add(self.clock.offset_ms())),
             closing: s.closing,
-            owner: s.owner,
+            owner: s.owner.map(NonZeroU64::get),
         }
     }
 }
@@ -623,6 +624,17 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;
+
+    fn owner(n: u64) -> NonZeroU64 {
+        NonZeroU64::new(n).expect("nonzero")
+    }
+
+    #[test]
+    fn a_session_slot_stays_small() {
+        // One per session, with its place in the expiry buckets.
+        let size = std::mem::size_of::<super::super::expiry_queue::Slot<SessionId, Session>>();
+        assert!(size <= 56, "the session slot grew to {size} bytes");
+    }
 
     const TICK: u32 = 2000;
 
@@ -821,8 +833,8 @@ mod tests {
         assert!(!t.set_closing(SessionId(42)));
         assert_eq!(t.touch(id, 20), Err(TouchError::Closing));
         assert_eq!(t.touch_with_timeout(id, 4000, 20), Err(TouchError::Closing));
-        assert_eq!(t.set_owner(id, 1), Err(SessionError::Expired));
-        assert_eq!(t.check_session(id, 1), Err(SessionError::Expired));
+        assert_eq!(t.set_owner(id, owner(1)), Err(SessionError::Expired));
+        assert_eq!(t.check_session(id, owner(1)), Err(SessionError::Expired));
         // Already closing (say a client close in flight): not handed out by expiry.
         for now in (1000..=20_000).step_by(1000) {
             assert!(t.poll_expired(now).is_empty());
@@ -843,18 +855,21 @@ mod tests {
         let id = t.create_session(6000, 0);
         assert_eq!(t.owner_of(id), None);
         // The first request claims the session.
-        assert_eq!(t.check_session(id, 7), Ok(()));
-        assert_eq!(t.owner_of(id), Some(7));
-        assert_eq!(t.check_session(id, 7), Ok(()));
-        assert_eq!(t.check_session(id, 8), Err(SessionError::Moved));
-        assert_eq!(t.set_owner(id, 8), Ok(()));
-        assert_eq!(t.check_session(id, 8), Ok(()));
-        assert_eq!(t.check_session(id, 7), Err(SessionError::Moved));
+        assert_eq!(t.check_session(id, owner(7)), Ok(()));
+        assert_eq!(t.owner_of(id), Some(owner(7)));
+        assert_eq!(t.check_session(id, owner(7)), Ok(()));
+        assert_eq!(t.check_session(id, owner(8)), Err(SessionError::Moved));
+        assert_eq!(t.set_owner(id, owner(8)), Ok(()));
+        assert_eq!(t.check_session(id, owner(8)), Ok(()));
+        assert_eq!(t.check_session(id, owner(7)), Err(SessionError::Moved));
         assert_eq!(
-            t.check_session(SessionId(42), 7),
+            t.check_session(SessionId(42), owner(7)),
             Err(SessionError::Expired)
         );
-        assert_eq!(t.set_owner(SessionId(42), 7), Err(SessionError::Expired));
+        assert_eq!(
+            t.set_owner(SessionId(42), owner(7)),
+            Err(SessionError::Expired)
+        );
         assert_eq!(SessionError::Expired.zk_code(), -112);
         assert_eq!(SessionError::Moved.zk_code(), -118);
     }
@@ -878,7 +893,7 @@ mod tests {
     fn add_session_existing_refreshes_deadline_only() {
         let mut t = tracker(0);
         assert!(t.add_session(SessionId(5), 6000, 0));
-        t.check_session(SessionId(5), 3).unwrap();
+        t.check_session(SessionId(5), owner(3)).unwrap();
         assert!(!t.add_session(SessionId(5), 10_000, 1000));
         let info = t.session(SessionId(5)).unwrap();
         assert_eq!(info.timeout_ms, 6000);

@@ -8,11 +8,10 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Read, Write};
+use std::net::IpAddr;
 
 use bytes::{Buf, Bytes, BytesMut};
 use oxkeeper_proto::frame::{four_letter_word, take_frame, FrameError};
-
-use crate::listener::IpSlot;
 
 /// What the bytes received so far ask for.
 pub enum Input {
@@ -24,8 +23,11 @@ pub enum Input {
 }
 
 pub struct Client {
+    /// The high half of the connection's id (the low half is its slot); see `conn_id`.
+    pub seq: u32,
     pub stream: mio::net::TcpStream,
-    _slot: IpSlot,
+    /// The address it counts against `maxClientCnxns`, when there is a limit.
+    pub counted_ip: Option<IpAddr>,
     /// Only while there is a part frame or unwritten output: an idle connection has none.
     buffers: Option<Box<Buffers>>,
     /// Requests passed to the core and not answered yet.
@@ -59,10 +61,11 @@ pub enum Flushed {
 }
 
 impl Client {
-    pub fn new(stream: mio::net::TcpStream, slot: IpSlot) -> Client {
+    pub fn new(stream: mio::net::TcpStream, counted_ip: Option<IpAddr>, seq: u32) -> Client {
         Client {
+            seq,
             stream,
-            _slot: slot,
+            counted_ip,
             buffers: None,
             in_flight: 0,
             opened: false,
@@ -270,10 +273,9 @@ mod tests {
     fn client() -> (Client, std::net::TcpStream) {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let peer = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, addr) = l.accept().unwrap();
+        let (s, _) = l.accept().unwrap();
         s.set_nonblocking(true).unwrap();
-        let slot = crate::listener::test_slot(addr.ip());
-        (Client::new(mio::net::TcpStream::from_std(s), slot), peer)
+        (Client::new(mio::net::TcpStream::from_std(s), None, 1), peer)
     }
 
     fn frame(body: &[u8]) -> Vec<u8> {

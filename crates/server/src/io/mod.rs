@@ -13,7 +13,7 @@
 mod client;
 mod rare;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +31,21 @@ use client::{Client, Flushed, Input};
 
 const LISTENER: Token = Token(0);
 const WAKER: Token = Token(1);
-/// Connection ids start above the reserved tokens, so an id is its own token.
-const FIRST_CONN: u64 = 2;
+/// A connection's id is its slot in the table of clients (low 32 bits) and the count of
+/// connections accepted before it (high 32 bits, from 1): a slot is reused, an id is not,
+/// so output for a connection that is gone cannot reach the next one in its slot. The id
+/// is also the socket's token, never one of the reserved ones.
+fn conn_id(seq: u32, slot: usize) -> u64 {
+    u64::from(seq) << 32 | slot as u64
+}
+
+fn slot_of(id: u64) -> usize {
+    (id & u64::from(u32::MAX)) as usize
+}
+
+fn seq_of(id: u64) -> u32 {
+    (id >> 32) as u32
+}
 
 /// A connection's requests stop being read while this many are unanswered or this many
 /// reply bytes wait for it, as ZooKeeper stops reading from connections with too much
@@ -125,9 +138,8 @@ pub fn spawn(
     let mut io = IoThread {
         poll,
         listener,
-        clients: HashMap::new(),
-        next_conn: FIRST_CONN,
-        counts: PerIpCount::default(),
+        clients: Clients::default(),
+        next_seq: 1,
         accept_paused_until: None,
         mailbox: mailbox.clone(),
         events,
@@ -154,9 +166,8 @@ pub fn spawn(
 struct IoThread {
     poll: Poll,
     listener: TcpListener,
-    clients: HashMap<u64, Client>,
-    next_conn: u64,
-    counts: PerIpCount,
+    clients: Clients,
+    next_seq: u32,
     accept_paused_until: Option<Instant>,
     mailbox: Arc<Mailbox>,
     events: mpsc::Sender<Event>,
@@ -170,6 +181,35 @@ struct IoThread {
     /// Connections the core closed, waiting for the client to hang up, oldest first (all
     /// wait equally long, so this is also deadline order).
     draining: VecDeque<(Instant, u64)>,
+}
+
+/// The clients by slot (every lookup checks the whole id), and how many each address
+/// has open.
+#[derive(Default)]
+struct Clients {
+    slab: slab::Slab<Client>,
+    counts: PerIpCount,
+}
+
+impl Clients {
+    fn get(&self, id: u64) -> Option<&Client> {
+        self.slab.get(slot_of(id)).filter(|c| c.seq == seq_of(id))
+    }
+
+    fn get_mut(&mut self, id: u64) -> Option<&mut Client> {
+        self.slab
+            .get_mut(slot_of(id))
+            .filter(|c| c.seq == seq_of(id))
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Client> {
+        self.get(id)?;
+        let client = self.slab.try_remove(slot_of(id))?;
+        if let Some(ip) = client.counted_ip {
+            self.counts.release(ip);
+        }
+        Some(client)
+    }
 }
 
 /// The core has stopped: nothing more to do.
@@ -274,22 +314,26 @@ impl IoThread {
                 }
             };
             let max = self.info.config.max_client_cnxns;
-            let Some(slot) = self.counts.try_acquire(peer.ip(), max) else {
+            let Ok(counted_ip) = self.clients.counts.admit(peer.ip(), max) else {
                 tracing::warn!(%peer, max, "too many connections from this address; closing");
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let id = self.next_conn;
-            self.next_conn += 1;
+            let entry = self.clients.slab.vacant_entry();
+            let id = conn_id(self.next_seq, entry.key());
+            self.next_seq = self.next_seq.checked_add(1).unwrap_or(1);
             if let Err(e) = self.poll.registry().register(
                 &mut stream,
                 Token(id as usize),
                 Interest::READABLE | Interest::WRITABLE,
             ) {
                 tracing::warn!(%peer, error = %e, "cannot watch a new connection; closing it");
+                if let Some(ip) = counted_ip {
+                    self.clients.counts.release(ip);
+                }
                 continue;
             }
-            self.clients.insert(id, Client::new(stream, slot));
+            entry.insert(Client::new(stream, counted_ip, seq_of(id)));
         }
     }
 
@@ -297,7 +341,7 @@ impl IoThread {
     fn read(&mut self, id: u64) -> Result<(), CoreGone> {
         let max_frame = self.info.config.jute_max_buffer;
         loop {
-            let Some(client) = self.clients.get_mut(&id) else {
+            let Some(client) = self.clients.get_mut(id) else {
                 return Ok(());
             };
             if client.draining {
@@ -306,7 +350,7 @@ impl IoThread {
                     Ok(None) => return Ok(()),
                     Ok(Some(n)) if n > 0 => continue,
                     _ => {
-                        self.clients.remove(&id);
+                        self.clients.remove(id);
                         return Ok(());
                     }
                 }
@@ -339,7 +383,7 @@ impl IoThread {
                         break;
                     }
                     Input::Opened => {
-                        let peer = self.clients.get(&id).map(|c| c.stream.peer_addr());
+                        let peer = self.clients.get(id).map(|c| c.stream.peer_addr());
                         let Some(Ok(peer)) = peer else {
                             gone = true;
                             break;
@@ -367,7 +411,7 @@ impl IoThread {
     /// Queues one of the core's deliveries on its connection.
     fn deliver(&mut self, d: Delivery) -> Result<(), CoreGone> {
         let id = d.conn.0;
-        let Some(client) = self.clients.get_mut(&id) else {
+        let Some(client) = self.clients.get_mut(id) else {
             return Ok(());
         };
         if client.close_requested {
@@ -394,7 +438,7 @@ impl IoThread {
         dirty.sort_unstable();
         dirty.dedup();
         for &id in &dirty {
-            let Some(client) = self.clients.get_mut(&id) else {
+            let Some(client) = self.clients.get_mut(id) else {
                 continue;
             };
             if client.draining {
@@ -422,7 +466,7 @@ impl IoThread {
 
     /// The connection is gone: the core forgets it, the socket closes.
     fn drop_client(&mut self, id: u64) -> Result<(), CoreGone> {
-        let Some(mut client) = self.clients.remove(&id) else {
+        let Some(mut client) = self.clients.remove(id) else {
             return Ok(());
         };
         let _ = self.poll.registry().deregister(&mut client.stream);
@@ -437,12 +481,12 @@ impl IoThread {
     /// and the client could lose the final reply, so the socket stays until the client
     /// hangs up or `DRAIN_TIMEOUT` passes.
     fn finish_closing(&mut self, id: u64) -> Result<(), CoreGone> {
-        let Some(client) = self.clients.get_mut(&id) else {
+        let Some(client) = self.clients.get_mut(id) else {
             return Ok(());
         };
         client.draining = true;
         if client.stream.shutdown(std::net::Shutdown::Write).is_err() {
-            self.clients.remove(&id);
+            self.clients.remove(id);
         } else {
             self.draining
                 .push_back((Instant::now() + DRAIN_TIMEOUT, id));
@@ -457,8 +501,8 @@ impl IoThread {
                 break;
             }
             self.draining.pop_front();
-            if self.clients.get(&id).is_some_and(|c| c.draining) {
-                self.clients.remove(&id);
+            if self.clients.get(id).is_some_and(|c| c.draining) {
+                self.clients.remove(id);
             }
         }
     }
@@ -466,7 +510,7 @@ impl IoThread {
     /// A four-letter word is answered from a task: it waits for the core, and the thread
     /// must not.
     fn four_letter(&mut self, id: u64, word: &'static str) {
-        let Some(mut client) = self.clients.remove(&id) else {
+        let Some(mut client) = self.clients.remove(id) else {
             return;
         };
         let _ = self.poll.registry().deregister(&mut client.stream);
