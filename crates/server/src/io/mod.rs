@@ -258,7 +258,7 @@ impl IoThread {
                             self.dirty.push(id);
                         }
                         if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                            step = self.read(id);
+                            step = self.read(id, ev.is_read_closed() || ev.is_error());
                         }
                         step
                     }
@@ -338,7 +338,12 @@ impl IoThread {
     }
 
     /// Reads everything the socket has and passes on what it means.
-    fn read(&mut self, id: u64) -> Result<(), CoreGone> {
+    ///
+    /// A read that does not fill the buffer has taken all the socket had, and whatever
+    /// arrives later raises a new edge, so the read that would only say "nothing more"
+    /// is skipped: one system call per burst instead of two. Unless the peer already
+    /// hung up (`hung_up`): then no new edge comes, and reading goes on to the end.
+    fn read(&mut self, id: u64, hung_up: bool) -> Result<(), CoreGone> {
         let max_frame = self.info.config.jute_max_buffer;
         loop {
             let Some(client) = self.clients.get_mut(id) else {
@@ -405,6 +410,9 @@ impl IoThread {
                 tracing::info!(conn = id, error = %e, "Len error; closing connection");
                 return self.drop_client(id);
             }
+            if n < self.scratch.len() && !hung_up {
+                return Ok(());
+            }
         }
     }
 
@@ -449,7 +457,7 @@ impl IoThread {
                 Ok(_) if client.paused && !client.over_limits(MAX_IN_FLIGHT, READ_PAUSE_BYTES) => {
                     // Edge-triggered: the requests that waited raise no new event.
                     client.paused = false;
-                    self.read(id)?;
+                    self.read(id, false)?;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -464,12 +472,12 @@ impl IoThread {
         Ok(())
     }
 
-    /// The connection is gone: the core forgets it, the socket closes.
+    /// The connection is gone: the core forgets it, the socket closes (which also takes
+    /// it out of the epoll set: nothing else holds its descriptor).
     fn drop_client(&mut self, id: u64) -> Result<(), CoreGone> {
-        let Some(mut client) = self.clients.remove(id) else {
+        let Some(client) = self.clients.remove(id) else {
             return Ok(());
         };
-        let _ = self.poll.registry().deregister(&mut client.stream);
         if client.opened {
             self.send(Event::Closed { conn: ConnId(id) })?;
         }
