@@ -142,31 +142,36 @@ port_free "$OX_PORT" || die "port $OX_PORT is in use (set OX_PORT)"
 
 # Apache ZooKeeper, started as Debian's `zkServer.sh start` does (see `zkServer.sh print-cmd`):
 # default heap, JMX local only, heap dump on OOM, classpath /etc/zookeeper/conf + zookeeper.jar.
-write_cfg "$WORK/zk" "$ZK_PORT"
-ZK_CMD=(java "-Dzookeeper.log.dir=$WORK/zk/log" "-Dzookeeper.log.file=zookeeper.log"
-    -XX:+HeapDumpOnOutOfMemoryError "-XX:OnOutOfMemoryError=kill -9 %p"
-    -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar
-    -Dcom.sun.management.jmxremote -Dcom.sun.management.jmxremote.local.only=true
-    org.apache.zookeeper.server.quorum.QuorumPeerMain "$WORK/zk/zoo.cfg")
-(cd "$WORK/zk" && exec "${ZK_CMD[@]}" > "$WORK/zk/log/stdout.log" 2>&1 < /dev/null) &
-ZK_PID=$!
-write_cfg "$WORK/ox" "$OX_PORT"
-OX_CMD=("$BIN" serve --config "$WORK/ox/zoo.cfg")
-(cd "$WORK/ox" && exec "${OX_CMD[@]}" > "$WORK/ox/log/stdout.log" 2>&1 < /dev/null) &
-OX_PID=$!
-log "starting Apache ZooKeeper (pid $ZK_PID, port $ZK_PORT) and oxkeeper (pid $OX_PID, port $OX_PORT)"
-wait_ready "$ZK_PORT" "$ZK_PID" "Apache ZooKeeper"
-wait_ready "$OX_PORT" "$OX_PID" "oxkeeper"
-ZK_VERSION=$(four "$ZK_PORT" srvr | sed -n 's/^Zookeeper version: //p' | cut -d, -f1 | sed 's/-[$]{mvngit.commit.id}//')
-OX_VERSION=$(four "$OX_PORT" srvr | sed -n 's/^Zookeeper version: //p' | cut -d, -f1)
+start_servers() { # dir-suffix zk-port ox-port: sets ZK_PID, OX_PID, ZK_PORT, OX_PORT
+    local zk="$WORK/zk$1" ox="$WORK/ox$1"
+    ZK_PORT=$2 OX_PORT=$3
+    write_cfg "$zk" "$ZK_PORT"
+    ZK_CMD=(java "-Dzookeeper.log.dir=$zk/log" "-Dzookeeper.log.file=zookeeper.log"
+        -XX:+HeapDumpOnOutOfMemoryError "-XX:OnOutOfMemoryError=kill -9 %p"
+        -cp /etc/zookeeper/conf:/usr/share/java/zookeeper.jar
+        -Dcom.sun.management.jmxremote -Dcom.sun.management.jmxremote.local.only=true
+        org.apache.zookeeper.server.quorum.QuorumPeerMain "$zk/zoo.cfg")
+    (cd "$zk" && exec "${ZK_CMD[@]}" > "$zk/log/stdout.log" 2>&1 < /dev/null) &
+    ZK_PID=$!
+    write_cfg "$ox" "$OX_PORT"
+    OX_CMD=("$BIN" serve --config "$ox/zoo.cfg")
+    (cd "$ox" && exec "${OX_CMD[@]}" > "$ox/log/stdout.log" 2>&1 < /dev/null) &
+    OX_PID=$!
+    log "starting Apache ZooKeeper (pid $ZK_PID, port $ZK_PORT) and oxkeeper (pid $OX_PID, port $OX_PORT)"
+    wait_ready "$ZK_PORT" "$ZK_PID" "Apache ZooKeeper"
+    wait_ready "$OX_PORT" "$OX_PID" "oxkeeper"
+}
+
+stop_servers() {
+    kill "$ZK_PID" "$OX_PID" 2>/dev/null || true
+    wait "$ZK_PID" "$OX_PID" 2>/dev/null || true
+    ZK_PID="" OX_PID=""
+}
 
 # ------------------------------------------------------------------ scenarios
 LOAD="--clients $CLIENTS --inflight $INFLIGHT --data-size $DATA_SIZE --duration $DURATION --warmup $WARMUP"
 SESSIONS_ARGS="sessions --sessions $SESSIONS --concurrency $CONNECT_CONCURRENCY --duration $HOLD --session-timeout 10000"
 SCENARIOS=(
-    # First, while both servers are fresh: memory per session before any load has grown
-    # either server's heap (see "Reading these figures" in the report).
-    "sessions-fresh|$SESSIONS_ARGS"
     "read-get|read --read-op get --nodes $NODES $LOAD"
     "read-exists|read --read-op exists --nodes $NODES $LOAD"
     "write-set|write --write-op set --nodes $NODES $LOAD"
@@ -204,6 +209,20 @@ run_one() { # label server args...
 }
 
 started=$(date +%s)
+# Memory per session on servers that have done nothing else (see "Reading these figures"
+# in the report): a pair of servers of their own, stopped before the main pair starts, so
+# that neither pair's figures carry memory the other touched.
+start_servers -fresh "$(free_port)" "$(free_port)"
+printf '%s\t%s\n' sessions-fresh "$SESSIONS_ARGS" >> "$WORK/commands.txt"
+# shellcheck disable=SC2086 # the argument string is split on purpose
+run_one sessions-fresh zookeeper $SESSIONS_ARGS
+# shellcheck disable=SC2086
+run_one sessions-fresh oxkeeper $SESSIONS_ARGS
+stop_servers
+
+start_servers "" "$ZK_PORT" "$OX_PORT"
+ZK_VERSION=$(four "$ZK_PORT" srvr | sed -n 's/^Zookeeper version: //p' | cut -d, -f1 | sed 's/-[$]{mvngit.commit.id}//')
+OX_VERSION=$(four "$OX_PORT" srvr | sed -n 's/^Zookeeper version: //p' | cut -d, -f1)
 i=0
 for entry in "${SCENARIOS[@]}"; do
     label=${entry%%|*}
@@ -616,9 +635,10 @@ w("- `sessions` opens its sessions as a connect storm (CONNECT_CONCURRENCY at on
   "concurrency instead.")
 w("- RSS per session is the growth of the server's resident memory from before opening the "
   "sessions to the end of the hold, divided by the sessions opened. It is measured twice. "
-  "`sessions-fresh` runs first, on servers that have done nothing yet: for ZooKeeper that "
-  "counts the heap its JVM commits while taking the sessions, garbage from the handshakes "
-  "included (its JIT is also cold, so its sessions/s there is not a fair rate). `sessions` "
+  "`sessions-fresh` runs first, on a pair of servers of its own that have done nothing "
+  "else and are stopped afterwards: for ZooKeeper that counts the heap its JVM commits while "
+  "taking the sessions, garbage from the handshakes included (its JIT is also cold, so its "
+  "sessions/s and failures there are not a fair measure of its rate). `sessions` "
   "runs after the load scenarios, when memory already touched (for ZooKeeper, a heap grown "
   "by the load and not given back) is not counted again: the extra memory the sessions "
   "needed on a server that has been working. For oxkeeper both are the same structures; "
