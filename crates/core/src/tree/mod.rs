@@ -220,6 +220,35 @@ impl DataTree {
         self.acls.lists()
     }
 
+    /// Everything observable about the tree as lines of text, the summary first and then
+    /// one line per node in pre-order: two trees are the same exactly when these are, and
+    /// the first differing line says where. For checks that a replay, a snapshot or a
+    /// recovery rebuilt the tree it should have.
+    pub fn observable_state(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "lpz={} n={} size={} acls={} eph={:?} cont={:?} ttl={:?}",
+            self.last_processed_zxid(),
+            self.node_count(),
+            self.approximate_data_size(),
+            self.acl_cache_size(),
+            self.ephemeral_sessions()
+                .map(|s| (s, self.ephemerals(s)))
+                .collect::<Vec<_>>(),
+            self.containers().collect::<Vec<_>>(),
+            self.ttl_nodes().collect::<Vec<_>>(),
+        )];
+        self.visit_preorder(|p, n| {
+            out.push(format!(
+                "{p} {:?} {:?} {:?} {:?}",
+                n.data(),
+                n.acl(),
+                n.persisted(),
+                n.children().collect::<Vec<_>>()
+            ))
+        });
+        out
+    }
+
     /// Calls `f` for every node in pre-order (parents before children, siblings sorted),
     /// the order snapshots are written in.
     pub fn visit_preorder(&self, mut f: impl FnMut(&str, &Node)) {

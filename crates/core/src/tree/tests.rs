@@ -55,28 +55,7 @@ pub(super) fn trig(r: &ApplyResult) -> Vec<(&str, i32)> {
 
 /// Everything observable about a tree, for equality checks.
 pub(super) fn dump(t: &DataTree) -> Vec<String> {
-    let mut out = vec![format!(
-        "lpz={} n={} size={} acls={} eph={:?} cont={:?} ttl={:?}",
-        t.last_processed_zxid(),
-        t.node_count(),
-        t.approximate_data_size(),
-        t.acl_cache_size(),
-        t.ephemeral_sessions()
-            .map(|s| (s, t.ephemerals(s)))
-            .collect::<Vec<_>>(),
-        t.containers().collect::<Vec<_>>(),
-        t.ttl_nodes().collect::<Vec<_>>(),
-    )];
-    t.visit_preorder(|p, n| {
-        out.push(format!(
-            "{p} {:?} {:?} {:?} {:?}",
-            n.data(),
-            n.acl(),
-            n.persisted(),
-            n.children().collect::<Vec<_>>()
-        ))
-    });
-    out
+    t.observable_state()
 }
 
 #[test]

@@ -140,30 +140,9 @@ pub fn every_txn_type() -> Vec<(i64, Txn)> {
     ]
 }
 
-/// Everything observable about a tree.
+/// Everything observable about a tree, for equality checks.
 pub fn dump(t: &DataTree) -> Vec<String> {
-    let mut out = vec![format!(
-        "lpz={} n={} size={} acls={} eph={:?} cont={:?} ttl={:?}",
-        t.last_processed_zxid(),
-        t.node_count(),
-        t.approximate_data_size(),
-        t.acl_cache_size(),
-        t.ephemeral_sessions()
-            .map(|s| (s, t.ephemerals(s)))
-            .collect::<Vec<_>>(),
-        t.containers().collect::<Vec<_>>(),
-        t.ttl_nodes().collect::<Vec<_>>(),
-    )];
-    t.visit_preorder(|p, n| {
-        out.push(format!(
-            "{p} {:?} {:?} {:?} {:?}",
-            n.data(),
-            n.acl(),
-            n.persisted(),
-            n.children().collect::<Vec<_>>()
-        ))
-    });
-    out
+    t.observable_state()
 }
 
 /// Asserts two trees are equal node by node, with a readable first difference.
