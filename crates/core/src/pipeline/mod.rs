@@ -307,21 +307,16 @@ impl Core {
                 new = id.0,
                 "a connection slot was reused while in use"
             );
-            self.forget_connection(old);
+            self.watches.remove_connection(old.id);
         }
     }
 
     /// The socket is gone: its watches go with it; its session lives on until it expires.
-    pub fn close_connection(&mut self, id: ConnId) {
-        if let Some(conn) = self.conns.remove(id) {
-            self.forget_connection(conn);
-        }
-    }
-
     /// The session stays owned by the connection's id, which no other connection ever
     /// gets, so it is attached to nothing until it reconnects.
-    fn forget_connection(&mut self, conn: Conn) {
-        self.watches.remove_connection(conn.id);
+    pub fn close_connection(&mut self, id: ConnId) {
+        self.watches.remove_connection(id);
+        self.conns.remove(id);
     }
 
     /// The connection a session is attached to right now: its owner, while that is open

@@ -389,6 +389,40 @@ fn resume_with_password_and_refuse_without() {
 }
 
 #[test]
+fn expiry_closes_the_connection_the_session_is_on_now_and_no_other() {
+    let mut h = Harness::new();
+    let c = h.connect();
+    let other = h.connect();
+    // The session moves to a new connection; the old one is closed by the move.
+    let (moved, resp) = h.connect_with(c.session, c.passwd.clone(), 0);
+    assert_eq!(resp.expect("accepted").session_id, c.session);
+    assert!(h.closed.contains(&c.conn));
+    // Only `other` keeps pinging; the moved session expires and takes its connection.
+    let mut other = other;
+    // Past the 1,000 ms timeout and the tick its deadline rounds up to.
+    for _ in 0..13 {
+        h.advance(TICK);
+        h.call(&mut other, op::PING, |_| {});
+    }
+    assert!(!h.core.sessions().exists(SessionId(c.session)));
+    assert!(h.closed.contains(&moved));
+    assert!(!h.closed.contains(&other.conn));
+
+    // A session whose connection is already gone expires without closing anything.
+    let gone = h.connect();
+    h.core.close_connection(gone.conn);
+    let before = h.closed.len();
+    // Past the 1,000 ms timeout and the tick its deadline rounds up to.
+    for _ in 0..13 {
+        h.advance(TICK);
+        h.call(&mut other, op::PING, |_| {});
+    }
+    assert!(!h.core.sessions().exists(SessionId(gone.session)));
+    assert_eq!(h.closed.len(), before);
+    assert!(!h.closed.contains(&other.conn));
+}
+
+#[test]
 fn client_ahead_of_the_server_is_refused_without_a_reply() {
     let mut h = Harness::new();
     let (conn, resp) = h.connect_with(0, Bytes::from_static(&[0; 16]), 1_000);
